@@ -1,0 +1,368 @@
+"""The :class:`Problem`: a model, a loss and a dataset seen as functions of one flat ``theta``.
+
+Every analysis in landscope takes a ``Problem``.  It evaluates the empirical risk
+``f(theta) = (1/N) sum_i f_i(theta)`` (Fjellstrom eq. 1.1), its gradient, the model's
+predictions and accuracy, on the whole dataset or on any subset of sample indices, in
+memory-bounded chunks whose sum equals the one-batch result (each chunk contributes
+``sum_{i in chunk} f_i / N``, so a ragged last chunk is weighted right).
+
+The model is evaluated with :func:`torch.func.functional_call` on *views* of ``theta``: the
+user's ``nn.Module`` is never modified (its parameters, buffers and train/eval flags are the
+same after any call as before).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from landscope.data._types import TensorData
+from landscope.problem._layout import ParameterLayout
+from landscope.problem._losses import resolve_loss
+
+__all__ = ["Indices", "Problem"]
+
+Indices = torch.Tensor | np.ndarray | Sequence[int] | None
+
+
+@contextlib.contextmanager
+def module_mode(module: nn.Module, training: bool) -> Iterator[None]:
+    """Set ``module.training`` (recursively) for the duration of the block, then restore each
+    submodule's own flag.  Used so that evaluation in eval mode never leaves the user's model
+    in a different mode than it was given in."""
+    saved = [(m, m.training) for m in module.modules()]
+    try:
+        for m, _ in saved:
+            m.training = training
+        yield
+    finally:
+        for m, flag in saved:
+            m.training = flag
+
+
+class _MapStyleSource:
+    """Samples of a map-style ``torch.utils.data.Dataset``, fetched by index and collated."""
+
+    def __init__(self, dataset: Any):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from torch.utils.data import default_collate
+
+        items = [self.dataset[int(i)] for i in idx.tolist()]
+        batch = default_collate(items)
+        if not isinstance(batch, (list, tuple)) or len(batch) != 2:
+            raise ValueError("dataset items must be (input, target) pairs")
+        return batch[0], batch[1]
+
+
+def _as_data(data: Any) -> TensorData | _MapStyleSource:
+    from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+    if isinstance(data, TensorData):
+        return data
+    if isinstance(data, tuple) and len(data) == 2:
+        return TensorData(torch.as_tensor(data[0]), torch.as_tensor(data[1]))
+    if isinstance(data, DataLoader):
+        # The loader's batching, shuffling and drop_last are deliberately ignored: a Problem
+        # evaluates the whole underlying dataset in its own deterministic chunks.
+        data = data.dataset
+    if isinstance(data, TensorDataset) and len(data.tensors) == 2:
+        return TensorData(data.tensors[0], data.tensors[1])
+    if isinstance(data, Dataset):
+        if not hasattr(data, "__len__"):
+            raise TypeError("iterable-style datasets are not supported; pass a map-style Dataset")
+        return _MapStyleSource(data)
+    raise TypeError(
+        "data must be a TensorData, an (x, y) tuple of tensors, a map-style Dataset or a "
+        f"DataLoader over one; got {type(data).__name__}"
+    )
+
+
+class Problem:
+    """A model, a loss and a dataset, as functions of the flat parameter vector ``theta``.
+
+    Args:
+        model: any ``nn.Module`` mapping a batch of inputs to outputs.  It is not modified.
+        loss: ``"cross_entropy"``, ``"mse"``, ``"mae"``, ``"bce_with_logits"`` or a callable
+            ``loss(output, target)`` returning per-sample losses (n,) or their batch mean.
+        data: the dataset defining the empirical risk: a :class:`TensorData`, an ``(x, y)``
+            tuple, a map-style ``Dataset`` or a ``DataLoader`` (whose ``.dataset`` is used; its
+            shuffling, batching and ``drop_last`` are ignored).
+        task: ``"classification"`` (accuracy = argmax matches) or ``"regression"`` (no accuracy).
+            Inferred from the loss and the targets' dtype when ``None``.
+        chunk_size: samples per chunk (bounds memory); ``None`` evaluates in one batch.
+        dtype: floating dtype of ``theta`` and the data (default: the model's).  If it differs
+            from the model's, the Problem evaluates a private copy of the model in that dtype.
+        device: device of ``theta`` and the data (default: the model's); same rule as ``dtype``.
+        train_mode: evaluate the model in train mode (BatchNorm batch statistics, active dropout).
+            The default ``False`` evaluates in eval mode, which makes the loss a deterministic
+            function of ``theta``.  In train mode, BatchNorm running statistics are never updated
+            in the user's model (each call works on a copy of the buffers).
+
+    Attributes:
+        layout: where each parameter tensor lives in ``theta``.
+        num_params: p, the length of ``theta``.
+        num_samples: N, the dataset size.
+
+    Examples:
+        >>> import torch
+        >>> model = torch.nn.Linear(4, 3)
+        >>> x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+        >>> problem = Problem(model, "cross_entropy", (x, y), chunk_size=4)
+        >>> theta = problem.theta_from_model()
+        >>> problem.num_params, problem.gradient(theta).shape
+        (15, torch.Size([15]))
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: str | Callable = "cross_entropy",
+        data: Any = None,
+        *,
+        task: str | None = None,
+        chunk_size: int | None = 4096,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+        train_mode: bool = False,
+    ):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        if data is None:
+            raise ValueError("a Problem needs data: pass data=(x, y), a TensorData, a Dataset or a DataLoader")
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size}")
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("the model has no trainable parameters")
+        model_dtype, model_device = params[0].dtype, params[0].device
+        self.dtype: torch.dtype = dtype if dtype is not None else model_dtype
+        self.device: torch.device = torch.device(device) if device is not None else model_device
+        if not self.dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating-point dtype, got {self.dtype}")
+        self.user_model = model
+        if self.dtype != model_dtype or self.device != model_device:
+            # A private copy in the requested dtype/device; the user's model stays as it is.
+            self.model = copy.deepcopy(model).to(device=self.device, dtype=self.dtype)
+        else:
+            self.model = model
+        self.loss_name, self._per_sample_loss = resolve_loss(loss)
+        self.chunk_size = chunk_size
+        self.train_mode = bool(train_mode)
+        self.layout = ParameterLayout.from_module(self.model)
+        self.num_params: int = self.layout.num_params
+
+        source = _as_data(data)
+        if isinstance(source, TensorData):
+            source = source.to(device=self.device, dtype=self.dtype)
+        self._source = source
+        self.num_samples: int = len(source)
+        if self.num_samples == 0:
+            raise ValueError("the dataset is empty")
+        self.task = task if task is not None else self._infer_task()
+        if self.task not in ("classification", "regression"):
+            raise ValueError(f"task must be 'classification' or 'regression', got {self.task!r}")
+
+    # --- construction helpers ------------------------------------------------------------
+    def _infer_task(self) -> str:
+        if self.loss_name in ("cross_entropy", "bce_with_logits"):
+            return "classification"
+        if self.loss_name in ("mse", "mae"):
+            return "regression"
+        y = self._source.y if isinstance(self._source, TensorData) else self._source.get(torch.tensor([0]))[1]
+        return "regression" if y.is_floating_point() else "classification"
+
+    @property
+    def data(self) -> TensorData | None:
+        """The dataset as tensors on the Problem's device (``None`` for a map-style source)."""
+        return self._source if isinstance(self._source, TensorData) else None
+
+    def __repr__(self) -> str:
+        return (
+            f"Problem({type(self.user_model).__name__}, loss={self.loss_name!r}, "
+            f"p={self.num_params}, N={self.num_samples}, task={self.task!r}, "
+            f"dtype={self.dtype}, device={self.device}, train_mode={self.train_mode})"
+        )
+
+    # --- theta <-> model ---------------------------------------------------------------------
+    def theta_from_model(self, model: nn.Module | None = None) -> torch.Tensor:
+        """A flat copy (shape (p,)) of ``model``'s trainable parameters (default: the Problem's
+        model), in the Problem's dtype and device."""
+        model = self.model if model is None else model
+        named = dict(model.named_parameters())
+        tensors = [named[n].detach() for n in self.layout.names]
+        return self.layout.flatten(tensors).to(device=self.device, dtype=self.dtype).clone()
+
+    def unflatten(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Name -> view of ``theta`` with the parameter's shape (no copy)."""
+        return self.layout.unflatten(self._check_theta(theta))
+
+    def load_into(self, model: nn.Module, theta: torch.Tensor) -> nn.Module:
+        """Copy ``theta`` into ``model``'s parameters in place (an explicit, user-requested
+        mutation; no analysis calls this on the user's model)."""
+        named = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in self.layout.unflatten(theta.detach()).items():
+                named[name].copy_(value.to(named[name]))
+        return model
+
+    def _check_theta(self, theta: torch.Tensor) -> torch.Tensor:
+        if not isinstance(theta, torch.Tensor):
+            raise TypeError(f"theta must be a tensor, got {type(theta).__name__}")
+        if theta.shape != (self.num_params,):
+            raise ValueError(f"theta must have shape ({self.num_params},), got {tuple(theta.shape)}")
+        if theta.dtype != self.dtype or theta.device != self.device:
+            theta = theta.to(device=self.device, dtype=self.dtype)
+        return theta
+
+    # --- data ----------------------------------------------------------------------------
+    def _indices(self, indices: Indices) -> torch.Tensor | None:
+        if indices is None:
+            return None
+        idx = torch.as_tensor(np.asarray(indices) if not isinstance(indices, torch.Tensor) else indices)
+        idx = idx.reshape(-1).to(torch.long)
+        if idx.numel() == 0:
+            raise ValueError("indices is empty")
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= self.num_samples:
+            raise IndexError(f"sample indices must lie in [0, {self.num_samples}), got [{lo}, {hi}]")
+        return idx
+
+    def num_selected(self, indices: Indices = None) -> int:
+        idx = self._indices(indices)
+        return self.num_samples if idx is None else int(idx.numel())
+
+    def chunks(self, indices: Indices = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(x, y)`` chunks of the selected samples (all by default), in order, on the
+        Problem's device, each of at most ``chunk_size`` samples."""
+        idx = self._indices(indices)
+        n = self.num_samples if idx is None else int(idx.numel())
+        step = n if self.chunk_size is None else self.chunk_size
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            if isinstance(self._source, TensorData):
+                if idx is None:
+                    yield self._source.x[start:stop], self._source.y[start:stop]
+                else:
+                    sel = idx[start:stop].to(self._source.x.device)
+                    yield self._source.x[sel], self._source.y[sel]
+            else:
+                sel = torch.arange(start, stop) if idx is None else idx[start:stop]
+                x, y = self._source.get(sel)
+                x = x.to(device=self.device, dtype=self.dtype if x.is_floating_point() else None)
+                y = y.to(device=self.device, dtype=self.dtype if y.is_floating_point() else None)
+                yield x, y
+
+    # --- the functional model ------------------------------------------------------------------
+    def output(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Model output on a batch ``x`` at parameters ``theta`` (differentiable in ``theta``)."""
+        params: dict[str, torch.Tensor] = self.layout.unflatten(theta)
+        if self.train_mode:
+            # Work on copies so BatchNorm's running statistics in the model are never updated.
+            buffers = {n: b.clone() for n, b in self.model.named_buffers()}
+            params = {**buffers, **params}
+        with module_mode(self.model, self.train_mode):
+            return functional_call(self.model, params, (x,))
+
+    def per_sample_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-sample losses f_i of shape (n,)."""
+        return self._per_sample_loss(output, target)
+
+    def chunk_loss_sum(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``sum_{i in chunk} f_i(theta)``: the building block every chunked quantity sums."""
+        return self.per_sample_loss(self.output(theta, x), y).sum()
+
+    def loss_function(self, x: torch.Tensor, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``theta -> mean_i f_i(theta)`` on a fixed batch, for ``torch.func`` transforms."""
+        n = x.shape[0]
+        return lambda theta: self.chunk_loss_sum(theta, x, y) / n
+
+    # --- empirical risk and its gradient ----------------------------------------------------
+    def loss(self, theta: torch.Tensor, indices: Indices = None) -> torch.Tensor:
+        """Mean loss ``(1/n) sum_{i in S} f_i(theta)`` over the selected samples S (all by
+        default); a 0-d tensor."""
+        theta = self._check_theta(theta).detach()
+        n = self.num_selected(indices)
+        total = torch.zeros((), dtype=self.dtype, device=self.device)
+        with torch.no_grad():
+            for x, y in self.chunks(indices):
+                total = total + self.chunk_loss_sum(theta, x, y)
+        return total / n
+
+    def loss_and_gradient(self, theta: torch.Tensor, indices: Indices = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean loss (0-d) and its gradient with respect to ``theta`` (shape (p,)), accumulated
+        chunk by chunk so memory is bounded by one chunk's graph."""
+        theta = self._check_theta(theta).detach().requires_grad_(True)
+        n = self.num_selected(indices)
+        total = torch.zeros((), dtype=self.dtype, device=self.device)
+        grad = torch.zeros_like(theta)
+        for x, y in self.chunks(indices):
+            value = self.chunk_loss_sum(theta, x, y) / n
+            (g,) = torch.autograd.grad(value, theta)
+            grad += g
+            total = total + value.detach()
+        return total, grad
+
+    def gradient(self, theta: torch.Tensor, indices: Indices = None) -> torch.Tensor:
+        """Gradient of the mean loss over the selected samples; shape (p,)."""
+        return self.loss_and_gradient(theta, indices)[1]
+
+    def predictions(self, theta: torch.Tensor, indices: Indices = None) -> torch.Tensor:
+        """Model outputs for the selected samples, concatenated; shape (n, ...)."""
+        theta = self._check_theta(theta).detach()
+        with torch.no_grad():
+            return torch.cat([self.output(theta, x) for x, _ in self.chunks(indices)])
+
+    def _correct(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if output.ndim == 2 and output.shape[1] > 1:
+            return (output.argmax(dim=1) == y).sum()
+        # One logit per sample: a binary classifier thresholded at 0.
+        return ((output.reshape(-1) > 0).to(y.dtype) == y.reshape(-1)).sum()
+
+    def accuracy(self, theta: torch.Tensor, indices: Indices = None) -> float:
+        """Fraction of selected samples classified correctly (classification tasks only)."""
+        if self.task != "classification":
+            raise ValueError("accuracy is defined for classification problems only")
+        return self.evaluate(theta, indices)["accuracy"]
+
+    def evaluate(self, theta: torch.Tensor, indices: Indices = None) -> dict[str, float]:
+        """One pass over the selected samples: ``{"loss": ..., "accuracy": ...}`` (accuracy only
+        for classification)."""
+        theta = self._check_theta(theta).detach()
+        n = self.num_selected(indices)
+        total = torch.zeros((), dtype=self.dtype, device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        with torch.no_grad():
+            for x, y in self.chunks(indices):
+                out = self.output(theta, x)
+                total = total + self.per_sample_loss(out, y).sum()
+                if self.task == "classification":
+                    correct = correct + self._correct(out, y)
+        result = {"loss": float(total / n)}
+        if self.task == "classification":
+            result["accuracy"] = float(correct) / n
+        return result
+
+    def with_data(self, data: Any, **overrides: Any) -> Problem:
+        """The same model and loss on other data (e.g. the test split)."""
+        kwargs = dict(
+            task=self.task,
+            chunk_size=self.chunk_size,
+            dtype=self.dtype,
+            device=self.device,
+            train_mode=self.train_mode,
+        )
+        kwargs.update(overrides)
+        loss = self.loss_name if self.loss_name in ("cross_entropy", "mse", "mae", "bce_with_logits") else self._per_sample_loss
+        return Problem(self.model, loss, data, **kwargs)
