@@ -1,0 +1,268 @@
+"""The run configuration: one pydantic schema, loadable from YAML.
+
+A run is fully described by a :class:`RunConfig`: which data, which model and initialization,
+which loss, optimizer and learning-rate schedule, how minibatches are drawn, the seed, what to
+record to disk and which online analyses to run.  Invalid configs fail with a message naming the
+field (``optimizer.lr``) and, for choices, the allowed values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "AnalysisConfig",
+    "ConfigError",
+    "DataConfig",
+    "EvalConfig",
+    "InitConfig",
+    "ModelConfig",
+    "OptimizerConfig",
+    "RecordConfig",
+    "RunConfig",
+    "ScheduleConfig",
+    "StepSelection",
+    "TrainingConfig",
+    "load_config",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration that does not validate; the message names every offending field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    """Which dataset (``landscope datasets`` lists them) and how to transform its labels."""
+
+    name: str = Field("digits", description="dataset name from the registry")
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the dataset")
+    labels: Literal["original", "random", "even_odd"] = Field(
+        "original", description="label transform: random permutation (Gur-Ari), even/odd (2 classes)"
+    )
+    classes: list[int] | None = Field(None, description="keep only these classes (split tasks), relabelled 0..k-1")
+
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        from landscope.data import DATASETS
+
+        if name not in DATASETS:
+            raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(sorted(DATASETS))}")
+        return name
+
+
+class ModelConfig(_Strict):
+    """Which model from the zoo (``landscope models`` lists them) and its options."""
+
+    name: str = Field("mlp", description="model name from the registry")
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the model builder")
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        from landscope.models import MODELS
+
+        if name not in MODELS:
+            raise ValueError(f"unknown model {name!r}; allowed: {', '.join(sorted(MODELS))}")
+        return name
+
+
+class InitConfig(_Strict):
+    """Named initialization of weights and biases (Fjellstrom Table 5 set)."""
+
+    weight: str = "glorot_uniform"
+    bias: str = "zeros"
+    weight_params: dict[str, Any] = Field(default_factory=dict)
+    bias_params: dict[str, Any] = Field(default_factory=dict)
+    seed: int | None = Field(None, description="initialization seed (default: the run seed)")
+
+    @field_validator("weight", "bias")
+    @classmethod
+    def _known_init(cls, name: str) -> str:
+        from landscope.models import INITIALIZERS
+
+        if name not in INITIALIZERS:
+            raise ValueError(f"unknown initializer {name!r}; allowed: {', '.join(sorted(INITIALIZERS))}")
+        return name
+
+
+class OptimizerConfig(_Strict):
+    """SGD with optional momentum in the convention v(t+1) = -lr g + momentum v(t),
+    theta(t+1) = theta(t) + v(t+1) (Haink eq. 2.5), or Adam (Kingma & Ba, with bias correction).
+
+    ``weight_decay`` (lambda) is applied as ``weight_decay_mode``:
+    ``"l2"`` adds (lambda / 2) ||theta||^2 to the minibatch loss (gradient + lambda theta, the
+    PyTorch convention; Keras' ``l2(c)`` regularizer is lambda = 2c);
+    ``"decoupled"`` shrinks theta by lr * lambda * theta after the step (AdamW / SGDW).
+    """
+
+    name: Literal["sgd", "adam"] = "sgd"
+    lr: float = Field(0.1, gt=0)
+    momentum: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    weight_decay_mode: Literal["l2", "decoupled"] = "l2"
+    weight_decay_on_bias: bool = True
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0)
+
+    @model_validator(mode="after")
+    def _momentum_sgd_only(self) -> OptimizerConfig:
+        if self.name == "adam" and self.momentum != 0.0:
+            raise ValueError("momentum applies to sgd only; for adam set betas")
+        return self
+
+
+class ScheduleConfig(_Strict):
+    """Learning-rate schedule.
+
+    - ``constant``: lr.
+    - ``exponential``: lr * decay ** epoch (Haink: 0.01 * 0.99^epoch).
+    - ``piecewise``: ``values[i]`` (absolute learning rates) from epoch ``boundaries[i-1]`` on;
+      ``values`` has one more entry than ``boundaries``.
+    """
+
+    kind: Literal["constant", "exponential", "piecewise"] = "constant"
+    decay: float = Field(1.0, gt=0)
+    boundaries: list[int] = Field(default_factory=list)
+    values: list[float] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_piecewise(self) -> ScheduleConfig:
+        if self.kind == "piecewise":
+            if len(self.values) != len(self.boundaries) + 1:
+                raise ValueError("piecewise schedule needs len(values) == len(boundaries) + 1")
+            if sorted(self.boundaries) != self.boundaries:
+                raise ValueError("piecewise schedule boundaries must be increasing")
+        return self
+
+
+class TrainingConfig(_Strict):
+    """How minibatches are drawn and for how long."""
+
+    batch_size: int = Field(64, ge=1)
+    epochs: float | None = Field(None, gt=0, description="training length in epochs (steps = epochs * N / batch)")
+    steps: int | None = Field(None, ge=0, description="training length in SGD steps (overrides epochs)")
+    sampling: Literal["without_replacement", "with_replacement"] = "without_replacement"
+    drop_last: bool = Field(True, description="without replacement: drop a ragged last batch of each epoch")
+    model_mode: Literal["train", "eval"] = Field(
+        "train", description="mode of the model for minibatch gradients (dropout, BatchNorm statistics)"
+    )
+    chunk_size: int | None = Field(4096, ge=1, description="samples per chunk in full-dataset evaluation")
+
+    @model_validator(mode="after")
+    def _length(self) -> TrainingConfig:
+        if self.epochs is None and self.steps is None:
+            raise ValueError("set training.epochs or training.steps")
+        return self
+
+
+class StepSelection(_Strict):
+    """Which steps to record: ``every`` k steps, an explicit list of ``steps``, and/or
+    ``log_spaced`` n points between 1 and the last step; step 0 and the last step are always in."""
+
+    every: int | None = Field(None, ge=1)
+    steps: list[int] | None = None
+    log_spaced: int | None = Field(None, ge=1)
+    enabled: bool = True
+
+
+class EvalConfig(StepSelection):
+    """Full-dataset train (and test) loss/accuracy at selected steps."""
+
+    every: int | None = Field(50, ge=1)
+    test: bool = True
+
+
+class RecordConfig(_Strict):
+    """What the trajectory store holds."""
+
+    params: StepSelection = Field(default_factory=lambda: StepSelection(every=1))
+    updates: bool = Field(True, description="theta(t+1) - theta(t) at every recorded params step")
+    batches: bool = Field(True, description="minibatch indices and minibatch loss at every step")
+    lr: bool = True
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    flush_every: int = Field(256, ge=1, description="steps between flushes to disk (and checkpoints)")
+
+
+class AnalysisConfig(_Strict):
+    """An online analysis run every ``every`` steps during training (see landscope.training)."""
+
+    name: str
+    every: int = Field(100, ge=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunConfig(_Strict):
+    """Everything that defines a training run."""
+
+    name: str = "run"
+    seed: int = 0
+    dtype: Literal["float32", "float64"] = "float32"
+    device: str = Field("cpu", description="'cpu', 'cuda', 'cuda:1' or 'auto'")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    init: InitConfig = Field(default_factory=InitConfig)
+    loss: Literal["cross_entropy", "mse", "mae", "bce_with_logits"] = "cross_entropy"
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    training: TrainingConfig = Field(default_factory=lambda: TrainingConfig(epochs=1))
+    record: RecordConfig = Field(default_factory=RecordConfig)
+    analyses: list[AnalysisConfig] = Field(default_factory=list)
+    notes: str = ""
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, device: str) -> str:
+        if device != "auto" and not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+            raise ValueError(f"device must be 'cpu', 'cuda[:N]', 'mps' or 'auto', got {device!r}")
+        return device
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> RunConfig:
+        return load_config(path)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"invalid config {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(source: str | Path | dict) -> RunConfig:
+    """Validate a config from a YAML file path or a dict; raise :class:`ConfigError` naming the
+    offending fields and allowed values."""
+    if isinstance(source, dict):
+        data, where = source, "(dict)"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
+        where = str(path)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"config {path} must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, where)) from None

@@ -1,0 +1,437 @@
+"""The training loop: SGD / Adam on a Problem, recording the trajectory to disk.
+
+Conventions (used by every analysis that reads a run):
+
+- ``params`` at step t is theta(t), the parameters after t updates; step 0 is the
+  initialization and the last recorded step is T (the number of updates).
+- ``updates`` at step t is theta(t+1) - theta(t), the update applied at step t (the velocity
+  v(t+1) of Haink eq. 2.5 for momentum SGD).
+- ``batch_indices`` / ``batch_loss`` / ``lr`` at step t: the minibatch used for update t, its
+  loss at theta(t) (without the L2 term) and the learning rate of update t.
+- ``train_loss``, ``train_accuracy``, ``test_loss``, ``test_accuracy`` at step t: full-dataset
+  values at theta(t) (model in eval mode).
+
+Crash safety: everything is flushed to the store every ``record.flush_every`` steps, followed
+by a checkpoint (theta, optimizer state, BatchNorm buffers, RNG state) of the step reached.
+``resume=True`` truncates the records past the checkpoint and continues; on the CPU the result
+is bitwise identical to an uninterrupted run, because every minibatch is a function of
+(seed, step) alone and the checkpoint holds all other state.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import platform
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from landscope.config import RunConfig, build_dataset, build_model, load_config, resolve_device, resolve_dtype
+from landscope.data import SplitDataset
+from landscope.problem import Problem, module_mode
+from landscope.training._callbacks import OnlineAnalysis, StepContext, UpdateContext, make_online_analysis
+from landscope.training._optim import (
+    SGD,
+    Adam,
+    FlatOptimizer,
+    _generator,
+    batch_indices,
+    learning_rate,
+    steps_per_epoch,
+)
+
+__all__ = ["NonFiniteLossError", "TrainingInterrupted", "selected_steps", "train"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The minibatch loss became NaN or infinite; everything before the step is on disk."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was interrupted (Ctrl-C); the run folder holds a checkpoint to resume from."""
+
+
+def selected_steps(selection, total_steps: int) -> np.ndarray:
+    """Sorted unique steps in [0, total_steps] chosen by a :class:`StepSelection`
+    (step 0 and the last step always included when enabled)."""
+    if not selection.enabled:
+        return np.zeros(0, dtype=np.int64)
+    steps = {0, total_steps}
+    if selection.every:
+        steps.update(range(0, total_steps + 1, selection.every))
+    if selection.steps:
+        bad = [s for s in selection.steps if s < 0 or s > total_steps]
+        if bad:
+            raise ValueError(f"record steps {bad} lie outside [0, {total_steps}]")
+        steps.update(int(s) for s in selection.steps)
+    if selection.log_spaced and total_steps >= 1:
+        steps.update(np.unique(np.geomspace(1, total_steps, selection.log_spaced).round().astype(np.int64)).tolist())
+    return np.array(sorted(steps), dtype=np.int64)
+
+
+def _versions() -> dict[str, str]:
+    from landscope import __version__
+
+    return {
+        "landscope": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+class _Trainer:
+    def __init__(
+        self,
+        config: RunConfig,
+        out: Path,
+        *,
+        model: nn.Module | None,
+        dataset: SplitDataset | None,
+        callbacks: Iterable[OnlineAnalysis],
+        update_transform: Callable[[UpdateContext], torch.Tensor] | None,
+        progress: bool,
+    ):
+        self.config = config
+        self.out = out
+        self.dtype = resolve_dtype(config)
+        self.device = resolve_device(config)
+        self.dataset = build_dataset(config) if dataset is None else dataset
+        # The trainer owns a private copy of the model: the user's module is never modified.
+        base = build_model(config, self.dataset) if model is None else copy.deepcopy(model)
+        self.model = base.to(device=self.device, dtype=self.dtype)
+        kwargs = dict(task=self.dataset.task, chunk_size=config.training.chunk_size)
+        self.problem = Problem(self.model, config.loss, self.dataset.train, **kwargs)
+        self.test_problem = (
+            self.problem.with_data(self.dataset.test) if len(self.dataset.test) > 0 and config.record.eval.test else None
+        )
+        tc = config.training
+        self.n = self.problem.num_samples
+        self.spe = steps_per_epoch(self.n, tc.batch_size, tc.drop_last if tc.sampling == "without_replacement" else True)
+        self.total_steps = tc.steps if tc.steps is not None else int(round(tc.epochs * self.spe))
+        self.callbacks = list(callbacks) + [
+            make_online_analysis(a.name, a.every, a.options) for a in config.analyses
+        ]
+        self.update_transform = update_transform
+        self.progress = progress
+        oc = config.optimizer
+        layout = self.problem.layout
+        self.decay_mask = None
+        if oc.weight_decay and not oc.weight_decay_on_bias:
+            self.decay_mask = layout.mask(lambda s: s.kind != "bias").to(device=self.device, dtype=self.dtype)
+        decoupled = oc.weight_decay if oc.weight_decay_mode == "decoupled" else 0.0
+        self.l2 = oc.weight_decay if oc.weight_decay_mode == "l2" else 0.0
+        self.optimizer: FlatOptimizer = (
+            SGD(oc.momentum, decoupled, self.decay_mask)
+            if oc.name == "sgd"
+            else Adam(tuple(oc.betas), oc.eps, decoupled, self.decay_mask)
+        )
+        self.params_steps = selected_steps(config.record.params, self.total_steps)
+        self.eval_steps = selected_steps(config.record.eval, self.total_steps)
+        self._perm_cache: tuple[int, torch.Tensor] | None = None
+        x, y = self.dataset.train.x, self.dataset.train.y
+        self.x_train = x.to(device=self.device, dtype=self.dtype)
+        self.y_train = y.to(device=self.device, dtype=self.dtype if y.is_floating_point() else None)
+
+    # --- pieces ----------------------------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        return {
+            "format": "landscope-run/1",
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "config": self.config.model_dump(mode="json"),
+            "versions": _versions(),
+            "layout": self.problem.layout.to_dicts(),
+            "num_params": self.problem.num_params,
+            "dataset": self.dataset.summary(),
+            "total_steps": self.total_steps,
+            "steps_per_epoch": self.spe,
+            "conventions": "params[t]=theta(t) after t updates; updates[t]=theta(t+1)-theta(t); "
+            "batch_*/lr[t] belong to update t; eval metrics at theta(t)",
+        }
+
+    def _batch(self, step: int) -> torch.Tensor:
+        tc = self.config.training
+        if tc.sampling == "with_replacement":
+            return batch_indices(step, num_samples=self.n, batch_size=tc.batch_size, seed=self.config.seed, sampling=tc.sampling)
+        epoch, position = divmod(step, self.spe)
+        if self._perm_cache is None or self._perm_cache[0] != epoch:
+            # One permutation per epoch, cached; identical to batch_indices(step, ...).
+            perm = torch.randperm(self.n, generator=_generator(self.config.seed, 1, epoch))
+            self._perm_cache = (epoch, perm)
+        b = tc.batch_size
+        return self._perm_cache[1][position * b : (position + 1) * b]
+
+    def _minibatch_loss_grad(self, theta: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        idx_dev = idx.to(self.x_train.device)
+        x, y = self.x_train[idx_dev], self.y_train[idx_dev]
+        theta_req = theta.detach().requires_grad_(True)
+        params = self.problem.layout.unflatten(theta_req)
+        out = functional_call(self.model, params, (x,))
+        loss = self.problem.per_sample_loss(out, y).mean()
+        (grad,) = torch.autograd.grad(loss, theta_req)
+        if self.l2:
+            grad = grad + self.l2 * (theta if self.decay_mask is None else theta * self.decay_mask)
+        return loss.detach(), grad
+
+    # --- the loop --------------------------------------------------------------------------
+    def run(self, writer, start_step: int, theta: torch.Tensor) -> dict:
+        from tqdm.auto import tqdm
+
+        config, rc = self.config, self.config.record
+        params_set = set(self.params_steps.tolist())
+        eval_set = set(self.eval_steps.tolist())
+        train_mode = config.training.model_mode == "train"
+        last_eval: dict[str, float] = {}
+        analysis_state: dict[str, dict] = {cb.name: {} for cb in self.callbacks}
+        t0 = time.perf_counter()
+        bar = tqdm(
+            total=self.total_steps, initial=start_step, disable=not self.progress, unit="step",
+            desc=config.name, dynamic_ncols=True, mininterval=0.5,
+        )
+        last_postfix = 0.0
+        step = start_step
+        try:
+            while True:
+                epoch = step // self.spe
+                lr = learning_rate(config.schedule, config.optimizer.lr, epoch)
+                if step in params_set:
+                    writer.append("params", step, theta)
+                if step in eval_set:
+                    last_eval = self._evaluate(writer, step, theta)
+                for cb in self.callbacks:
+                    if step % cb.every == 0 or step == self.total_steps:
+                        ctx = StepContext(step, epoch, theta, self.problem, self.test_problem, lr, analysis_state[cb.name])
+                        result = cb(ctx)
+                        for key, value in (result or {}).items():
+                            self._append_auto(writer, f"{cb.name}.{key}", step, value)
+                if step >= self.total_steps:
+                    break
+                idx = self._batch(step)
+                with module_mode(self.model, train_mode):
+                    loss, grad = self._minibatch_loss_grad(theta, idx)
+                if not torch.isfinite(loss):
+                    writer.flush()
+                    raise NonFiniteLossError(
+                        f"non-finite minibatch loss ({float(loss)}) at step {step} (epoch {epoch}, lr {lr:g}); "
+                        f"the records of steps < {step} are on disk in {self.out}. "
+                        "Lower optimizer.lr or check the data."
+                    )
+                update = self.optimizer.update(theta, grad, lr)
+                if self.update_transform is not None:
+                    update = self.update_transform(
+                        UpdateContext(step, epoch, theta, grad, update, lr, self.problem, idx)
+                    )
+                if rc.batches:
+                    writer.append("batch_indices", step, idx)
+                    writer.append("batch_loss", step, loss)
+                if rc.lr:
+                    writer.append("lr", step, lr)
+                if rc.updates and step in params_set:
+                    writer.append("updates", step, update)
+                theta = theta + update
+                step += 1
+                bar.update(1)
+                if step % rc.flush_every == 0:
+                    self._checkpoint(writer, step, theta)
+                now = time.perf_counter()
+                if self.progress and now - last_postfix > 0.5:
+                    post = {"loss": f"{float(loss):.4f}"}
+                    if "train_accuracy" in last_eval:
+                        post["acc"] = f"{last_eval['train_accuracy']:.3f}"
+                    bar.set_postfix(post, refresh=False)
+                    last_postfix = now
+        except KeyboardInterrupt:
+            bar.close()
+            self._checkpoint(writer, step, theta, partial=True)
+            raise TrainingInterrupted(
+                f"interrupted at step {step}; resume with: landscope train --resume {self.out}"
+            ) from None
+        finally:
+            bar.close()
+        self._checkpoint(writer, step, theta)
+        seconds = time.perf_counter() - t0
+        done = self.total_steps - start_step
+        summary = {
+            "completed": True,
+            "total_steps": self.total_steps,
+            "epochs": self.total_steps / self.spe,
+            "seconds": seconds,
+            "steps_per_second": done / seconds if seconds > 0 and done else None,
+            "final": last_eval,
+            "num_params": self.problem.num_params,
+        }
+        writer.write_json("summary.json", summary)
+        self.final_theta = theta
+        return summary
+
+    def _evaluate(self, writer, step: int, theta: torch.Tensor) -> dict[str, float]:
+        result = {}
+        for prefix, problem in (("train", self.problem), ("test", self.test_problem)):
+            if problem is None:
+                continue
+            metrics = problem.evaluate(theta)
+            for key, value in metrics.items():
+                result[f"{prefix}_{key}"] = value
+                writer.append(f"{prefix}_{key}", step, value)
+        return result
+
+    def _append_auto(self, writer, name: str, step: int, value: Any) -> None:
+        if name not in self._series:
+            arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+            dtype = arr.dtype if arr.dtype.kind in "iub" else np.dtype("float64")
+            writer.add_series(name, shape=arr.shape, dtype=dtype, chunk_rows=64, description="online analysis")
+            self._series.add(name)
+        writer.append(name, step, value)
+
+    def _checkpoint(self, writer, step: int, theta: torch.Tensor, partial: bool = False) -> None:
+        writer.flush()
+        state = {
+            "step": step,
+            "theta": theta.detach().cpu(),
+            "optimizer": {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in self.optimizer.state_dict().items()},
+            "buffers": {n: b.detach().cpu() for n, b in self.model.named_buffers()},
+            "rng": _rng_state(self.device),
+            "partial": partial,
+        }
+        writer.save_checkpoint(state, step)
+
+    def restore(self, state: dict) -> torch.Tensor:
+        opt = {k: (v.to(self.device) if isinstance(v, torch.Tensor) else v) for k, v in state["optimizer"].items()}
+        self.optimizer.load_state_dict(opt)
+        named = dict(self.model.named_buffers())
+        with torch.no_grad():
+            for n, b in state["buffers"].items():
+                named[n].copy_(b.to(named[n].device))
+        _set_rng_state(state["rng"], self.device)
+        return state["theta"].to(device=self.device, dtype=self.dtype)
+
+    def declare_series(self, writer) -> None:
+        p = self.problem.num_params
+        np_dtype = np.dtype("float32" if self.dtype == torch.float32 else "float64")
+        rc = self.config.record
+        flush = rc.flush_every
+        column_chunk = p if p <= 1 << 16 else 1 << 16
+        if len(self.params_steps):
+            writer.add_series("params", shape=(p,), dtype=np_dtype, chunk_rows=flush, column_chunk=column_chunk,
+                              description="theta(t), parameters after t updates")
+            if rc.updates:
+                writer.add_series("updates", shape=(p,), dtype=np_dtype, chunk_rows=flush, column_chunk=column_chunk,
+                                  description="theta(t+1) - theta(t)")
+        if rc.batches:
+            writer.add_series("batch_indices", shape=(self.config.training.batch_size,), dtype=np.int64,
+                              chunk_rows=flush, description="minibatch sample indices of update t")
+            writer.add_series("batch_loss", shape=(), dtype=np.float64, chunk_rows=flush,
+                              description="minibatch loss at theta(t)")
+        if rc.lr:
+            writer.add_series("lr", shape=(), dtype=np.float64, chunk_rows=flush, description="learning rate of update t")
+        if len(self.eval_steps):
+            splits = ["train"] + (["test"] if self.test_problem is not None else [])
+            keys = ["loss"] + (["accuracy"] if self.problem.task == "classification" else [])
+            for s in splits:
+                for k in keys:
+                    writer.add_series(f"{s}_{k}", shape=(), dtype=np.float64, chunk_rows=64,
+                                      description=f"full {s}-set {k} at theta(t)")
+        self._series = set()
+
+
+def train(
+    config: RunConfig | dict | str | Path | None = None,
+    out: str | Path | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    model: nn.Module | None = None,
+    dataset: SplitDataset | None = None,
+    callbacks: Iterable[OnlineAnalysis] = (),
+    update_transform: Callable[[UpdateContext], torch.Tensor] | None = None,
+    progress: bool = True,
+):
+    """Train as ``config`` says and record the trajectory in the run folder ``out``.
+
+    Args:
+        config: a :class:`RunConfig`, a dict or a YAML path.  With ``resume=True`` it may be
+            omitted: the config stored in the run folder is used.
+        out: the run folder (created; must be empty unless ``overwrite``).
+        resume: continue an interrupted run in ``out`` from its last checkpoint.
+        overwrite: replace an existing run folder.
+        model: your own ``nn.Module`` instead of ``config.model`` (a private copy is trained;
+            pass the same module again to resume).
+        dataset: your own :class:`SplitDataset` instead of ``config.data``.
+        callbacks: online analyses (see :class:`~landscope.training.StepContext`) besides the
+            ones named in ``config.analyses``.
+        update_transform: a hook mapping the proposed update to the applied one (projected SGD).
+        progress: show a progress bar.
+
+    Returns:
+        The finished :class:`~landscope.trajectory.Run`.
+
+    Raises:
+        NonFiniteLossError: the loss became NaN/inf (records before that step are on disk).
+        TrainingInterrupted: Ctrl-C (a checkpoint to resume from is on disk).
+    """
+    from landscope.trajectory import TrajectoryWriter, open_run
+
+    if out is None:
+        raise ValueError("train needs an output run folder `out`")
+    out = Path(out)
+    if resume:
+        writer = TrajectoryWriter.open_for_resume(out)
+        stored = load_config(writer.meta["config"])
+        if config is not None:
+            given = config if isinstance(config, RunConfig) else load_config(config if isinstance(config, dict) else Path(config))
+            if given.model_dump() != stored.model_dump():
+                raise ValueError(f"the config given differs from the one stored in {out}; omit it to resume")
+        config = stored
+    else:
+        if config is None:
+            raise ValueError("train needs a config (or resume=True)")
+        config = config if isinstance(config, RunConfig) else load_config(config)
+
+    with torch.random.fork_rng(devices=[torch.device(config.device)] if config.device.startswith("cuda") else []):
+        torch.manual_seed(config.seed)  # dropout draws in the forked (private) RNG stream
+        trainer = _Trainer(
+            config, out, model=model, dataset=dataset, callbacks=callbacks,
+            update_transform=update_transform, progress=progress,
+        )
+        if resume:
+            summary_path = out / "summary.json"
+            if summary_path.exists():
+                writer.close()
+                return open_run(out)
+            state = writer.load_checkpoint()
+            trainer.declare_series(writer)
+            if state is None:
+                start, theta = 0, trainer.problem.theta_from_model()
+            else:
+                start, theta = int(state["step"]), trainer.restore(state)
+            writer.truncate_after(start - 1)
+        else:
+            writer = TrajectoryWriter.create(out, meta=trainer.meta(), overwrite=overwrite)
+            trainer.declare_series(writer)
+            start, theta = 0, trainer.problem.theta_from_model()
+            trainer._checkpoint(writer, 0, theta)
+        try:
+            trainer.run(writer, start, theta)
+        finally:
+            writer.close()
+    return open_run(out)
