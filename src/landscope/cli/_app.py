@@ -1,0 +1,30 @@
+"""Root typer application.  Sub-command modules each define ``register(app)``."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="landscope",
+    help="Where gradient descent goes: curvature, trajectories and loss landscapes of PyTorch models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """landscope: curvature, trajectory geometry and loss landscapes of PyTorch models."""
+
+
+def _register_all() -> None:
+    from landscope.cli import _commands
+
+    _commands.register(app)
+    _commands.register_hessian(app)
+
+
+def main() -> None:
+    _register_all()
+    app()
