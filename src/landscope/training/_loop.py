@@ -242,7 +242,11 @@ class _Trainer:
                         UpdateContext(step, epoch, theta, grad, update, lr, self.problem, idx)
                     )
                 if rc.batches:
-                    writer.append("batch_indices", step, idx)
+                    if idx.numel() < config.training.batch_size:  # ragged last batch: pad with -1
+                        pad = torch.full((config.training.batch_size - idx.numel(),), -1, dtype=idx.dtype)
+                        writer.append("batch_indices", step, torch.cat([idx, pad]))
+                    else:
+                        writer.append("batch_indices", step, idx)
                     writer.append("batch_loss", step, loss)
                 if rc.lr:
                     writer.append("lr", step, lr)
@@ -339,7 +343,7 @@ class _Trainer:
                                   description="theta(t+1) - theta(t)")
         if rc.batches:
             writer.add_series("batch_indices", shape=(self.config.training.batch_size,), dtype=np.int64,
-                              chunk_rows=flush, description="minibatch sample indices of update t")
+                              chunk_rows=flush, description="minibatch sample indices of update t (-1 pads a ragged last batch)")
             writer.add_series("batch_loss", shape=(), dtype=np.float64, chunk_rows=flush,
                               description="minibatch loss at theta(t)")
         if rc.lr:
