@@ -23,7 +23,8 @@ def _table(rows: list[dict], columns: list[str], title: str) -> None:
 
     table = Table(title=title)
     for c in columns:
-        table.add_column(c)
+        # Short columns never wrap; free text (description) takes the remaining width.
+        table.add_column(c, no_wrap=c != "description", overflow="fold" if c == "description" else "ellipsis")
     for r in rows:
         table.add_row(*[("" if r.get(c) is None else str(r.get(c))) for c in columns])
     Console().print(table)

@@ -47,7 +47,9 @@ class TensorData:
         idx = torch.as_tensor(indices, dtype=torch.long)
         return TensorData(self.x[idx], self.y[idx])
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> TensorData:
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> TensorData:
         """Move to ``device``; cast floating-point tensors (never integer labels) to ``dtype``."""
         x = self.x.to(device=device, dtype=dtype if dtype and self.x.is_floating_point() else None)
         y = self.y.to(device=device, dtype=dtype if dtype and self.y.is_floating_point() else None)

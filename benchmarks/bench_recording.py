@@ -1,0 +1,103 @@
+"""Cost of recording the trajectory: steps/s of the same training loop with and without the store.
+
+Issue "Training runs that record their trajectory": recording the parameters at every step for
+the Iris net (4-24-14-3, p = 515) and the digits FC 2x100 (64-100-100-10, p = 17,610) should cost
+<= 15% over the same loop without recording.
+
+Run:  python benchmarks/bench_recording.py [--quick]
+Writes benchmarks/results/recording.json and recording.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from landscope.training import train
+
+RESULTS = Path(__file__).parent / "results"
+
+CASES = {
+    "iris 4-24-14-3": {
+        "data": {"name": "iris", "options": {"test_fraction": 0.2}},
+        "model": {"name": "mlp", "options": {"widths": [24, 14]}},
+        "training": {"batch_size": 20, "steps": 2400},
+        "optimizer": {"name": "sgd", "lr": 0.01},
+    },
+    "digits 64-100-100-10": {
+        "data": {"name": "digits"},
+        "model": {"name": "mlp", "options": {"widths": [100, 100]}},
+        "training": {"batch_size": 64, "steps": 1000},
+        "optimizer": {"name": "sgd", "lr": 0.1},
+    },
+}
+
+FULL_RECORD = {"params": {"every": 1}, "updates": True, "batches": True, "lr": True, "eval": {"enabled": False}, "flush_every": 256}
+NO_RECORD = {"params": {"enabled": False}, "updates": False, "batches": False, "lr": False, "eval": {"enabled": False}, "flush_every": 256}
+
+
+def _steps_per_second(case: dict, record: dict, repeats: int, steps: int) -> list[float]:
+    rates = []
+    for r in range(repeats):
+        cfg = {"name": "bench", "seed": r, **case, "record": record}
+        cfg["training"] = {**case["training"], "steps": steps}
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            train(cfg, Path(tmp) / "run", progress=False)
+            rates.append(steps / (time.perf_counter() - t0))
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps and repeats")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    repeats = 2 if args.quick else 5
+    rows = []
+    for name, case in CASES.items():
+        steps = case["training"]["steps"] // (4 if args.quick else 1)
+        _steps_per_second(case, NO_RECORD, 1, min(steps, 200))  # warm-up
+        # interleave the two variants so machine noise hits both alike
+        plain, recorded = [], []
+        for _ in range(repeats):
+            plain += _steps_per_second(case, NO_RECORD, 1, steps)
+            recorded += _steps_per_second(case, FULL_RECORD, 1, steps)
+        p, r = statistics.median(plain), statistics.median(recorded)
+        rows.append({
+            "case": name,
+            "steps": steps,
+            "steps_per_s_without_recording": round(p, 1),
+            "steps_per_s_recording_every_step": round(r, 1),
+            "overhead_percent": round(100 * (p / r - 1), 1),
+            "repeats": repeats,
+        })
+        print(rows[-1])
+    RESULTS.mkdir(exist_ok=True)
+    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(), "quick": args.quick}
+    (RESULTS / "recording.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
+    lines = [
+        "# Recording overhead (params, updates, minibatch indices/loss, lr at every step)",
+        "",
+        f"torch {meta['torch']}, {meta['threads']} threads, median of {repeats} runs; target overhead <= 15%.",
+        "",
+        "| case | steps | steps/s without | steps/s recording | overhead |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['case']} | {r['steps']} | {r['steps_per_s_without_recording']} | "
+            f"{r['steps_per_s_recording_every_step']} | {r['overhead_percent']}% |"
+        )
+    (RESULTS / "recording.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
