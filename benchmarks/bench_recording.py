@@ -39,8 +39,22 @@ CASES = {
     },
 }
 
-FULL_RECORD = {"params": {"every": 1}, "updates": True, "batches": True, "lr": True, "eval": {"enabled": False}, "flush_every": 256}
-NO_RECORD = {"params": {"enabled": False}, "updates": False, "batches": False, "lr": False, "eval": {"enabled": False}, "flush_every": 256}
+FULL_RECORD = {
+    "params": {"every": 1},
+    "updates": True,
+    "batches": True,
+    "lr": True,
+    "eval": {"enabled": False},
+    "flush_every": 256,
+}
+NO_RECORD = {
+    "params": {"enabled": False},
+    "updates": False,
+    "batches": False,
+    "lr": False,
+    "eval": {"enabled": False},
+    "flush_every": 256,
+}
 
 
 def _steps_per_second(case: dict, record: dict, repeats: int, steps: int) -> list[float]:
@@ -71,17 +85,24 @@ def main() -> None:
             plain += _steps_per_second(case, NO_RECORD, 1, steps)
             recorded += _steps_per_second(case, FULL_RECORD, 1, steps)
         p, r = statistics.median(plain), statistics.median(recorded)
-        rows.append({
-            "case": name,
-            "steps": steps,
-            "steps_per_s_without_recording": round(p, 1),
-            "steps_per_s_recording_every_step": round(r, 1),
-            "overhead_percent": round(100 * (p / r - 1), 1),
-            "repeats": repeats,
-        })
+        rows.append(
+            {
+                "case": name,
+                "steps": steps,
+                "steps_per_s_without_recording": round(p, 1),
+                "steps_per_s_recording_every_step": round(r, 1),
+                "overhead_percent": round(100 * (p / r - 1), 1),
+                "repeats": repeats,
+            }
+        )
         print(rows[-1])
     RESULTS.mkdir(exist_ok=True)
-    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(), "quick": args.quick}
+    meta = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "quick": args.quick,
+    }
     (RESULTS / "recording.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
     lines = [
         "# Recording overhead (params, updates, minibatch indices/loss, lr at every step)",

@@ -17,7 +17,13 @@ RTOL = 1e-10
 
 def _mlp(bias: bool = True, out: int = 3) -> nn.Module:
     g = torch.Generator().manual_seed(0)
-    m = nn.Sequential(nn.Linear(4, 7, bias=bias), nn.Softplus(), nn.Linear(7, 5, bias=bias), nn.Tanh(), nn.Linear(5, out, bias=bias))
+    m = nn.Sequential(
+        nn.Linear(4, 7, bias=bias),
+        nn.Softplus(),
+        nn.Linear(7, 5, bias=bias),
+        nn.Tanh(),
+        nn.Linear(5, out, bias=bias),
+    )
     with torch.no_grad():
         for p in m.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.7)
@@ -27,7 +33,11 @@ def _mlp(bias: bool = True, out: int = 3) -> nn.Module:
 def _data(n: int = 23, regression: bool = False, out: int = 3):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(n, 4, generator=g, dtype=torch.float64)
-    y = torch.randn(n, out, generator=g, dtype=torch.float64) if regression else torch.randint(0, out, (n,), generator=g)
+    y = (
+        torch.randn(n, out, generator=g, dtype=torch.float64)
+        if regression
+        else torch.randint(0, out, (n,), generator=g)
+    )
     return x, y
 
 
@@ -71,7 +81,9 @@ def test_subset_indices(chunk_size):
     value, grad = problem.loss_and_gradient(theta, idx)
     torch.testing.assert_close(value, ref_value, rtol=RTOL, atol=0)
     torch.testing.assert_close(grad, ref_grad, rtol=RTOL, atol=1e-14)
-    torch.testing.assert_close(problem.predictions(theta, idx), model(x[idx]).detach(), rtol=0, atol=1e-14)
+    torch.testing.assert_close(
+        problem.predictions(theta, idx), model(x[idx]).detach(), rtol=0, atol=1e-14
+    )
     acc = (model(x[idx]).argmax(1) == y[idx]).double().mean().item()
     assert problem.accuracy(theta, idx) == pytest.approx(acc, abs=0)
     with pytest.raises(IndexError, match="sample indices"):
@@ -112,7 +124,9 @@ def test_layout_slices_layers():
 
 
 def test_user_model_untouched_and_mode_restored():
-    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Dropout(0.5), nn.Linear(6, 3)).double()
+    model = nn.Sequential(
+        nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Dropout(0.5), nn.Linear(6, 3)
+    ).double()
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = _data(n=16)
@@ -160,7 +174,9 @@ def test_dataset_and_dataloader_sources_match_tensors():
     for data in (loader, MapStyle(), TensorData(x, y)):
         other = Problem(model, "cross_entropy", data, chunk_size=6)
         assert other.num_samples == 23
-        torch.testing.assert_close(other.loss_and_gradient(theta), ref.loss_and_gradient(theta), rtol=1e-14, atol=1e-15)
+        torch.testing.assert_close(
+            other.loss_and_gradient(theta), ref.loss_and_gradient(theta), rtol=1e-14, atol=1e-15
+        )
 
 
 def test_callable_losses_scalar_and_per_sample():
@@ -171,7 +187,9 @@ def test_callable_losses_scalar_and_per_sample():
     mean_loss = nn.CrossEntropyLoss()
     per_sample = nn.CrossEntropyLoss(reduction="none")
     for fn in (mean_loss, per_sample):
-        got = Problem(model, fn, (x, y), chunk_size=7, task="classification").loss_and_gradient(theta)
+        got = Problem(model, fn, (x, y), chunk_size=7, task="classification").loss_and_gradient(
+            theta
+        )
         torch.testing.assert_close(got, ref, rtol=RTOL, atol=1e-14)
 
 
@@ -186,4 +204,6 @@ def test_bad_inputs_have_clear_errors():
     with pytest.raises(ValueError, match=r"theta must have shape \(93,\)"):
         problem.loss(torch.zeros(5, dtype=torch.float64))
     with pytest.raises(ValueError, match="target shape"):
-        Problem(model, "mse", (x, torch.randn(23, 2, dtype=torch.float64))).loss(problem.theta_from_model())
+        Problem(model, "mse", (x, torch.randn(23, 2, dtype=torch.float64))).loss(
+            problem.theta_from_model()
+        )

@@ -58,7 +58,7 @@ def test_eigenvector_weights_sum_to_one_and_match_fraction(dense_case):
 
 
 def test_gradient_hessian_overlap_dense(dense_case):
-    g, H, evals, V = dense_case
+    g, H, _, V = dense_case
     Hg = H @ g
     expected = float(g @ Hg) / (float(g.norm()) * float(Hg.norm()))
     assert abs(float(gradient_hessian_overlap(g, Hg)) - expected) < TOL
@@ -73,7 +73,9 @@ def test_subspace_overlap_properties(dense_case):
     assert abs(float(subspace_overlap(A, A)) - 1.0) < TOL
     assert abs(float(subspace_overlap(A, B))) < TOL
     # rotated basis of the same subspace still gives 1
-    Q, _ = torch.linalg.qr(torch.randn(5, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64))
+    Q, _ = torch.linalg.qr(
+        torch.randn(5, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    )
     assert abs(float(subspace_overlap(A, A @ Q)) - 1.0) < TOL
     C = V[:, 2:7]
     assert abs(float(subspace_overlap(A, C)) - float(subspace_overlap(C, A))) < TOL
@@ -90,8 +92,19 @@ def test_random_vertex_estimate_eq4():
     k = 6
     lam = torch.tensor([5.0, 3.0, 2.5, 1.0, 0.7, 0.2], dtype=torch.float64)
     H = torch.diag(torch.cat([lam, torch.zeros(4, dtype=torch.float64)]))
-    w = torch.cat([torch.tensor([1.0, -1, 1, 1, -1, -1], dtype=torch.float64), torch.zeros(4, dtype=torch.float64)])
-    assert abs(float(gradient_hessian_overlap(w, H @ w)) - float(random_vertex_overlap_estimate(lam[:k]))) < TOL
+    w = torch.cat(
+        [
+            torch.tensor([1.0, -1, 1, 1, -1, -1], dtype=torch.float64),
+            torch.zeros(4, dtype=torch.float64),
+        ]
+    )
+    assert (
+        abs(
+            float(gradient_hessian_overlap(w, H @ w))
+            - float(random_vertex_overlap_estimate(lam[:k]))
+        )
+        < TOL
+    )
 
 
 def test_shape_errors():

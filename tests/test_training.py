@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +16,8 @@ from torch import nn
 
 from landscope.config import ConfigError, load_config
 from landscope.data import SplitDataset, TensorData
-from landscope.trajectory import open_run
 from landscope.training import NonFiniteLossError, batch_indices, learning_rate, train
+from landscope.trajectory import open_run
 
 
 def _tiny_dataset(n: int = 24, regression: bool = False) -> SplitDataset:
@@ -69,8 +68,10 @@ def _reference_trajectory(cfg: dict, model: nn.Module, ds: SplitDataset) -> list
     lam, mode = opt.get("weight_decay", 0.0), opt.get("weight_decay_mode", "l2")
     beta = opt.get("momentum", 0.0)
     x, y = ds.train.x.double(), ds.train.y
-    loss_fn = nn.functional.cross_entropy if ds.task == "classification" else (
-        lambda o, t: ((o.reshape(-1) - t.double()) ** 2).mean()
+    loss_fn = (
+        nn.functional.cross_entropy
+        if ds.task == "classification"
+        else (lambda o, t: ((o.reshape(-1) - t.double()) ** 2).mean())
     )
     velocity = [torch.zeros_like(p) for p in params]
     m = [torch.zeros_like(p) for p in params]
@@ -78,7 +79,13 @@ def _reference_trajectory(cfg: dict, model: nn.Module, ds: SplitDataset) -> list
     out = [torch.cat([p.detach().reshape(-1) for p in params])]
     tc = cfg["training"]
     for step in range(tc["steps"]):
-        idx = batch_indices(step, num_samples=len(ds.train), batch_size=tc["batch_size"], seed=cfg["seed"], sampling="without_replacement")
+        idx = batch_indices(
+            step,
+            num_samples=len(ds.train),
+            batch_size=tc["batch_size"],
+            seed=cfg["seed"],
+            sampling="without_replacement",
+        )
         loss = loss_fn(model(x[idx]), y[idx])
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
@@ -111,7 +118,13 @@ def _clone(model: nn.Module) -> nn.Module:
     "optimizer",
     [
         {"name": "sgd", "lr": 0.2, "momentum": 0.9},
-        {"name": "sgd", "lr": 0.2, "momentum": 0.5, "weight_decay": 0.01, "weight_decay_mode": "l2"},
+        {
+            "name": "sgd",
+            "lr": 0.2,
+            "momentum": 0.5,
+            "weight_decay": 0.01,
+            "weight_decay_mode": "l2",
+        },
         {"name": "sgd", "lr": 0.2, "weight_decay": 0.05, "weight_decay_mode": "decoupled"},
         {"name": "adam", "lr": 0.01},
         {"name": "adam", "lr": 0.01, "weight_decay": 0.1, "weight_decay_mode": "decoupled"},
@@ -175,8 +188,17 @@ def test_record_selection_and_schedule(tmp_path):
 
 
 def test_nan_stops_with_clear_error_and_keeps_records(tmp_path):
-    cfg = _config(loss="mse", data={"name": "sine"}, optimizer={"name": "sgd", "lr": 1e6}, training={"batch_size": 10, "steps": 200}, model={"name": "mlp", "options": {"widths": [8]}}, dtype="float32")
-    with pytest.raises(NonFiniteLossError, match=r"non-finite minibatch loss .* at step (\d+)") as info:
+    cfg = _config(
+        loss="mse",
+        data={"name": "sine"},
+        optimizer={"name": "sgd", "lr": 1e6},
+        training={"batch_size": 10, "steps": 200},
+        model={"name": "mlp", "options": {"widths": [8]}},
+        dtype="float32",
+    )
+    with pytest.raises(
+        NonFiniteLossError, match=r"non-finite minibatch loss .* at step (\d+)"
+    ) as info:
         train(cfg, tmp_path / "nan", progress=False)
     bad_step = int(str(info.value).split("at step ")[1].split(" ")[0])
     assert 0 < bad_step < 200
@@ -192,11 +214,16 @@ def test_invalid_config_names_field():
         load_config(_config(optimizer={"name": "rmsprop"}))
     with pytest.raises(ConfigError, match=r"optimizer\.lr"):
         load_config(_config(optimizer={"lr": -1}))
-    with pytest.raises(ConfigError, match=r"data\.name: .*unknown dataset 'mnist2'.*allowed: .*digits"):
+    with pytest.raises(
+        ConfigError, match=r"data\.name: .*unknown dataset 'mnist2'.*allowed: .*digits"
+    ):
         load_config(_config(data={"name": "mnist2"}))
     with pytest.raises(ConfigError, match=r"trainig: unknown field"):
         load_config({**_config(), "trainig": {}})
-    with pytest.raises(ConfigError, match=r"schedule\.kind: Input should be 'constant', 'exponential' or 'piecewise'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"schedule\.kind: Input should be 'constant', 'exponential' or 'piecewise'",
+    ):
         load_config(_config(schedule={"kind": "cosine"}))
 
 
@@ -208,8 +235,18 @@ def test_invalid_yaml_file_names_field(tmp_path):
 
 
 def test_learning_rate_piecewise():
-    cfg = load_config(_config(schedule={"kind": "piecewise", "boundaries": [2, 5], "values": [1.0, 0.1, 0.01]}))
-    assert [learning_rate(cfg.schedule, 1.0, e) for e in range(7)] == [1.0, 1.0, 0.1, 0.1, 0.1, 0.01, 0.01]
+    cfg = load_config(
+        _config(schedule={"kind": "piecewise", "boundaries": [2, 5], "values": [1.0, 0.1, 0.01]})
+    )
+    assert [learning_rate(cfg.schedule, 1.0, e) for e in range(7)] == [
+        1.0,
+        1.0,
+        0.1,
+        0.1,
+        0.1,
+        0.01,
+        0.01,
+    ]
 
 
 _KILL_SCRIPT = textwrap.dedent(
@@ -261,10 +298,20 @@ def test_kill_minus_9_then_resume_is_bitwise_identical(tmp_path):
 
     result = subprocess.run(
         [sys.executable, "-m", "landscope", "train", "--resume", str(killed), "--quiet"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     resumed = open_run(killed)
-    for name in ("params", "updates", "batch_indices", "batch_loss", "lr", "train_loss", "test_accuracy"):
+    for name in (
+        "params",
+        "updates",
+        "batch_indices",
+        "batch_loss",
+        "lr",
+        "train_loss",
+        "test_accuracy",
+    ):
         assert np.array_equal(resumed.steps(name), reference.steps(name)), name
         assert np.array_equal(resumed.read(name), reference.read(name)), name

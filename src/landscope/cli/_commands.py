@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,7 +24,9 @@ def _table(rows: list[dict], columns: list[str], title: str) -> None:
     table = Table(title=title)
     for c in columns:
         # Short columns never wrap; free text (description) takes the remaining width.
-        table.add_column(c, no_wrap=c != "description", overflow="fold" if c == "description" else "ellipsis")
+        table.add_column(
+            c, no_wrap=c != "description", overflow="fold" if c == "description" else "ellipsis"
+        )
     for r in rows:
         table.add_row(*[("" if r.get(c) is None else str(r.get(c))) for c in columns])
     Console().print(table)
@@ -51,7 +53,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def datasets(
-        as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="print JSON instead of a table")
+        ] = False,
     ) -> None:
         """List the built-in datasets (all offline) with their shapes and sizes."""
         from landscope.data import list_datasets
@@ -60,18 +64,28 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(rows, indent=2, default=str))
             return
-        _table(rows, ["name", "task", "input_shape", "num_classes", "n_train", "n_test", "description"], "landscope datasets")
+        _table(
+            rows,
+            ["name", "task", "input_shape", "num_classes", "n_train", "n_test", "description"],
+            "landscope datasets",
+        )
 
     @app.command()
     def models(
-        as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="print JSON instead of a table")
+        ] = False,
     ) -> None:
         """List the model zoo with parameter counts on a stated example input."""
         from landscope.models import INITIALIZERS, list_models
 
         rows = list_models()
         if as_json:
-            typer.echo(json.dumps({"models": rows, "initializers": sorted(INITIALIZERS)}, indent=2, default=str))
+            typer.echo(
+                json.dumps(
+                    {"models": rows, "initializers": sorted(INITIALIZERS)}, indent=2, default=str
+                )
+            )
             return
         columns = list(rows[0].keys()) if rows else ["name"]
         _table(rows, columns, "landscope models")
@@ -86,7 +100,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def evaluate(
         config: Annotated[Path, typer.Argument(help="run config YAML (data, model, init, loss)")],
-        out: Annotated[Optional[Path], typer.Option(help="write the results as JSON here")] = None,
+        out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None,
     ) -> None:
         """Loss, gradient norm and accuracy of the config's model at initialization, on the
         train and test splits (full dataset, chunked)."""
@@ -110,16 +124,23 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def train(
-        config: Annotated[Optional[Path], typer.Argument(help="run config YAML (omit with --resume)")] = None,
-        out: Annotated[Optional[Path], typer.Option("--out", "-o", help="run folder to create")] = None,
-        resume: Annotated[Optional[Path], typer.Option(help="continue the interrupted run in this folder")] = None,
+        config: Annotated[
+            Path | None, typer.Argument(help="run config YAML (omit with --resume)")
+        ] = None,
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", help="run folder to create")
+        ] = None,
+        resume: Annotated[
+            Path | None, typer.Option(help="continue the interrupted run in this folder")
+        ] = None,
         overwrite: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     ) -> None:
         """Train as CONFIG says, recording the trajectory (parameters, updates, minibatches,
         losses) to a crash-safe run folder; --resume RUN continues an interrupted run exactly."""
         from landscope.config import ConfigError
-        from landscope.training import NonFiniteLossError, TrainingInterrupted, train as run_training
+        from landscope.training import NonFiniteLossError, TrainingInterrupted
+        from landscope.training import train as run_training
 
         if resume is None and (config is None or out is None):
             _fail("give CONFIG and --out RUN_DIR, or --resume RUN_DIR")
@@ -127,7 +148,9 @@ def register(app: typer.Typer) -> None:
             _fail("--out and --resume name different folders")
         target = resume if resume is not None else out
         try:
-            run = run_training(config, target, resume=resume is not None, overwrite=overwrite, progress=not quiet)
+            run = run_training(
+                config, target, resume=resume is not None, overwrite=overwrite, progress=not quiet
+            )
         except (ConfigError, FileExistsError, FileNotFoundError, ValueError) as exc:
             _fail(str(exc))
         except NonFiniteLossError as exc:
@@ -159,34 +182,54 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(info, indent=2, default=str))
             return
         cfg = run.config
-        typer.echo(f"run {run_dir}: {cfg.get('name')} (seed {cfg.get('seed')}), "
-                   f"data {cfg['data']['name']}, model {cfg['model']['name']}, p = {run.meta.get('num_params')}")
+        typer.echo(
+            f"run {run_dir}: {cfg.get('name')} (seed {cfg.get('seed')}), "
+            f"data {cfg['data']['name']}, model {cfg['model']['name']}, p = {run.meta.get('num_params')}"
+        )
         series = info.get("series", {})
-        rows = [{"series": k, **{kk: vv for kk, vv in v.items() if not isinstance(vv, dict)}} for k, v in series.items()]
+        rows = [
+            {"series": k, **{kk: vv for kk, vv in v.items() if not isinstance(vv, dict)}}
+            for k, v in series.items()
+        ]
         if rows:
             _table(rows, list(rows[0].keys()), "series")
-        if "summary" in info and info["summary"]:
+        if info.get("summary"):
             typer.echo(json.dumps(info["summary"], indent=2, default=str))
         elif not (Path(run_dir) / "summary.json").exists():
-            typer.echo("run not finished (resume with: landscope train --resume %s)" % run_dir)
+            typer.echo(f"run not finished (resume with: landscope train --resume {run_dir})")
         sys.stdout.flush()
 
 
 def register_hessian(app: typer.Typer) -> None:
     @app.command()
     def hessian(
-        target: Annotated[Path, typer.Argument(help="a run folder, or a run config YAML (evaluated at initialization)")],
-        step: Annotated[Optional[int], typer.Option(help="recorded step of the run (default: the last)")] = None,
+        target: Annotated[
+            Path,
+            typer.Argument(help="a run folder, or a run config YAML (evaluated at initialization)"),
+        ],
+        step: Annotated[
+            int | None, typer.Option(help="recorded step of the run (default: the last)")
+        ] = None,
         top_k: Annotated[int, typer.Option("--top-k", help="number of eigenpairs")] = 10,
-        which: Annotated[str, typer.Option(help="LA (largest algebraic), LM (largest magnitude), SA (smallest)")] = "LA",
-        layer: Annotated[Optional[str], typer.Option(help="restrict to one layer's block of the Hessian")] = None,
-        density: Annotated[bool, typer.Option(help="also estimate the spectral density (SLQ)")] = False,
+        which: Annotated[
+            str, typer.Option(help="LA (largest algebraic), LM (largest magnitude), SA (smallest)")
+        ] = "LA",
+        layer: Annotated[
+            str | None, typer.Option(help="restrict to one layer's block of the Hessian")
+        ] = None,
+        density: Annotated[
+            bool, typer.Option(help="also estimate the spectral density (SLQ)")
+        ] = False,
         trace: Annotated[bool, typer.Option(help="also estimate the trace (Hutchinson)")] = False,
-        split: Annotated[str, typer.Option(help="dataset split defining the loss: train or test")] = "train",
-        dtype: Annotated[Optional[str], typer.Option(help="float32 or float64 (default: the run's)")] = None,
+        split: Annotated[
+            str, typer.Option(help="dataset split defining the loss: train or test")
+        ] = "train",
+        dtype: Annotated[
+            str | None, typer.Option(help="float32 or float64 (default: the run's)")
+        ] = None,
         tol: Annotated[float, typer.Option(help="relative residual tolerance")] = 1e-6,
         seed: Annotated[int, typer.Option(help="seed of the random start / probes")] = 0,
-        out: Annotated[Optional[Path], typer.Option(help="write the results as JSON here")] = None,
+        out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None,
     ) -> None:
         """Top-k Hessian eigenpairs of the full-dataset loss (matrix-free Lanczos on exact
         Hessian-vector products), with explicit residuals, optional density and trace."""
@@ -211,7 +254,9 @@ def register_hessian(app: typer.Typer) -> None:
                 _fail(f"run {target} recorded no parameters")
             chosen = int(steps[-1]) if step is None else step
             if chosen not in set(steps.tolist()):
-                _fail(f"step {chosen} was not recorded; recorded params steps: {steps[:5].tolist()} ... {steps[-3:].tolist()}")
+                _fail(
+                    f"step {chosen} was not recorded; recorded params steps: {steps[:5].tolist()} ... {steps[-3:].tolist()}"
+                )
             train_problem, test_problem = build_problems(cfg)
             theta = torch.as_tensor(run.read("params", steps=[chosen])[0])
         else:
@@ -227,7 +272,15 @@ def register_hessian(app: typer.Typer) -> None:
         theta = theta.to(device=problem.device, dtype=problem.dtype)
         try:
             summary = curvature_summary(
-                problem, theta, top_k=top_k, which=which, layer=layer, density=density, trace=trace, seed=seed, tol=tol
+                problem,
+                theta,
+                top_k=top_k,
+                which=which,
+                layer=layer,
+                density=density,
+                trace=trace,
+                seed=seed,
+                tol=tol,
             )
         except (KeyError, ValueError) as exc:
             _fail(str(exc))

@@ -1,6 +1,12 @@
 """Run configuration (pydantic schema, YAML) and the builders it drives."""
 
-from landscope.config._build import build_dataset, build_model, build_problems, resolve_device, resolve_dtype
+from landscope.config._build import (
+    build_dataset,
+    build_model,
+    build_problems,
+    resolve_device,
+    resolve_dtype,
+)
 from landscope.config._schema import (
     AnalysisConfig,
     ConfigError,

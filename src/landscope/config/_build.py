@@ -43,7 +43,8 @@ def build_dataset(config: RunConfig | dict) -> SplitDataset:
 
 def build_model(config: RunConfig | dict, dataset: SplitDataset) -> nn.Module:
     """The model of ``config.model``, initialized as ``config.init`` says (float32, CPU)."""
-    from landscope.models import build_model as build, initialize
+    from landscope.models import build_model as build
+    from landscope.models import initialize
 
     config = config if isinstance(config, RunConfig) else load_config(config)
     model = build(

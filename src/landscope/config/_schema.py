@@ -43,11 +43,16 @@ class DataConfig(_Strict):
     """Which dataset (``landscope datasets`` lists them) and how to transform its labels."""
 
     name: str = Field("digits", description="dataset name from the registry")
-    options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the dataset")
-    labels: Literal["original", "random", "even_odd"] = Field(
-        "original", description="label transform: random permutation (Gur-Ari), even/odd (2 classes)"
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword options of the dataset"
     )
-    classes: list[int] | None = Field(None, description="keep only these classes (split tasks), relabelled 0..k-1")
+    labels: Literal["original", "random", "even_odd"] = Field(
+        "original",
+        description="label transform: random permutation (Gur-Ari), even/odd (2 classes)",
+    )
+    classes: list[int] | None = Field(
+        None, description="keep only these classes (split tasks), relabelled 0..k-1"
+    )
 
     @field_validator("name")
     @classmethod
@@ -63,7 +68,9 @@ class ModelConfig(_Strict):
     """Which model from the zoo (``landscope models`` lists them) and its options."""
 
     name: str = Field("mlp", description="model name from the registry")
-    options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the model builder")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword options of the model builder"
+    )
 
     @field_validator("name")
     @classmethod
@@ -90,7 +97,9 @@ class InitConfig(_Strict):
         from landscope.models import INITIALIZERS
 
         if name not in INITIALIZERS:
-            raise ValueError(f"unknown initializer {name!r}; allowed: {', '.join(sorted(INITIALIZERS))}")
+            raise ValueError(
+                f"unknown initializer {name!r}; allowed: {', '.join(sorted(INITIALIZERS))}"
+            )
         return name
 
 
@@ -148,14 +157,23 @@ class TrainingConfig(_Strict):
     """How minibatches are drawn and for how long."""
 
     batch_size: int = Field(64, ge=1)
-    epochs: float | None = Field(None, gt=0, description="training length in epochs (steps = epochs * N / batch)")
-    steps: int | None = Field(None, ge=0, description="training length in SGD steps (overrides epochs)")
-    sampling: Literal["without_replacement", "with_replacement"] = "without_replacement"
-    drop_last: bool = Field(True, description="without replacement: drop a ragged last batch of each epoch")
-    model_mode: Literal["train", "eval"] = Field(
-        "train", description="mode of the model for minibatch gradients (dropout, BatchNorm statistics)"
+    epochs: float | None = Field(
+        None, gt=0, description="training length in epochs (steps = epochs * N / batch)"
     )
-    chunk_size: int | None = Field(4096, ge=1, description="samples per chunk in full-dataset evaluation")
+    steps: int | None = Field(
+        None, ge=0, description="training length in SGD steps (overrides epochs)"
+    )
+    sampling: Literal["without_replacement", "with_replacement"] = "without_replacement"
+    drop_last: bool = Field(
+        True, description="without replacement: drop a ragged last batch of each epoch"
+    )
+    model_mode: Literal["train", "eval"] = Field(
+        "train",
+        description="mode of the model for minibatch gradients (dropout, BatchNorm statistics)",
+    )
+    chunk_size: int | None = Field(
+        4096, ge=1, description="samples per chunk in full-dataset evaluation"
+    )
 
     @model_validator(mode="after")
     def _length(self) -> TrainingConfig:
@@ -189,7 +207,9 @@ class RecordConfig(_Strict):
     batches: bool = Field(True, description="minibatch indices and minibatch loss at every step")
     lr: bool = True
     eval: EvalConfig = Field(default_factory=EvalConfig)
-    flush_every: int = Field(256, ge=1, description="steps between flushes to disk (and checkpoints)")
+    flush_every: int = Field(
+        256, ge=1, description="steps between flushes to disk (and checkpoints)"
+    )
 
 
 class AnalysisConfig(_Strict):
@@ -221,7 +241,9 @@ class RunConfig(_Strict):
     @field_validator("device")
     @classmethod
     def _device(cls, device: str) -> str:
-        if device != "auto" and not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        if device != "auto" and not (
+            device == "cpu" or device.startswith("cuda") or device == "mps"
+        ):
             raise ValueError(f"device must be 'cpu', 'cuda[:N]', 'mps' or 'auto', got {device!r}")
         return device
 

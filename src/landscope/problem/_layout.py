@@ -103,7 +103,12 @@ class ParameterLayout:
         """Inverse of :meth:`to_dicts` (used to read a layout stored as JSON)."""
         return cls(
             ParameterSlot(
-                e["name"], tuple(e["shape"]), int(e["offset"]), int(e["numel"]), e["layer"], e["kind"]
+                e["name"],
+                tuple(e["shape"]),
+                int(e["offset"]),
+                int(e["numel"]),
+                e["layer"],
+                e["kind"],
             )
             for e in entries
         )
@@ -202,5 +207,7 @@ class ParameterLayout:
             raise ValueError(f"expected {len(self.slots)} tensors, got {len(seq)}")
         for s, t in zip(self.slots, seq, strict=True):
             if tuple(t.shape) != s.shape:
-                raise ValueError(f"parameter {s.name!r}: expected shape {s.shape}, got {tuple(t.shape)}")
+                raise ValueError(
+                    f"parameter {s.name!r}: expected shape {s.shape}, got {tuple(t.shape)}"
+                )
         return torch.cat([t.reshape(-1) for t in seq])

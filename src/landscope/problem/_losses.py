@@ -76,7 +76,9 @@ def resolve_loss(loss: str | Callable) -> tuple[str, PerSampleLoss]:
         try:
             return loss, LOSSES[loss]
         except KeyError:
-            raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(LOSSES)} or pass a callable") from None
+            raise ValueError(
+                f"unknown loss {loss!r}; choose one of {sorted(LOSSES)} or pass a callable"
+            ) from None
     if not callable(loss):
         raise TypeError(f"loss must be a name or a callable, got {type(loss).__name__}")
 

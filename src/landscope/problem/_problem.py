@@ -140,7 +140,9 @@ class Problem:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
         if data is None:
-            raise ValueError("a Problem needs data: pass data=(x, y), a TensorData, a Dataset or a DataLoader")
+            raise ValueError(
+                "a Problem needs data: pass data=(x, y), a TensorData, a Dataset or a DataLoader"
+            )
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size}")
         params = [p for p in model.parameters() if p.requires_grad]
@@ -180,7 +182,11 @@ class Problem:
             return "classification"
         if self.loss_name in ("mse", "mae"):
             return "regression"
-        y = self._source.y if isinstance(self._source, TensorData) else self._source.get(torch.tensor([0]))[1]
+        y = (
+            self._source.y
+            if isinstance(self._source, TensorData)
+            else self._source.get(torch.tensor([0]))[1]
+        )
         return "regression" if y.is_floating_point() else "classification"
 
     @property
@@ -221,7 +227,9 @@ class Problem:
         if not isinstance(theta, torch.Tensor):
             raise TypeError(f"theta must be a tensor, got {type(theta).__name__}")
         if theta.shape != (self.num_params,):
-            raise ValueError(f"theta must have shape ({self.num_params},), got {tuple(theta.shape)}")
+            raise ValueError(
+                f"theta must have shape ({self.num_params},), got {tuple(theta.shape)}"
+            )
         if theta.dtype != self.dtype or theta.device != self.device:
             theta = theta.to(device=self.device, dtype=self.dtype)
         return theta
@@ -230,13 +238,17 @@ class Problem:
     def _indices(self, indices: Indices) -> torch.Tensor | None:
         if indices is None:
             return None
-        idx = torch.as_tensor(np.asarray(indices) if not isinstance(indices, torch.Tensor) else indices)
+        idx = torch.as_tensor(
+            np.asarray(indices) if not isinstance(indices, torch.Tensor) else indices
+        )
         idx = idx.reshape(-1).to(torch.long)
         if idx.numel() == 0:
             raise ValueError("indices is empty")
         lo, hi = int(idx.min()), int(idx.max())
         if lo < 0 or hi >= self.num_samples:
-            raise IndexError(f"sample indices must lie in [0, {self.num_samples}), got [{lo}, {hi}]")
+            raise IndexError(
+                f"sample indices must lie in [0, {self.num_samples}), got [{lo}, {hi}]"
+            )
         return idx
 
     def num_selected(self, indices: Indices = None) -> int:
@@ -283,7 +295,9 @@ class Problem:
         """``sum_{i in chunk} f_i(theta)``: the building block every chunked quantity sums."""
         return self.per_sample_loss(self.output(theta, x), y).sum()
 
-    def loss_function(self, x: torch.Tensor, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    def loss_function(
+        self, x: torch.Tensor, y: torch.Tensor
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
         """``theta -> mean_i f_i(theta)`` on a fixed batch, for ``torch.func`` transforms."""
         n = x.shape[0]
         return lambda theta: self.chunk_loss_sum(theta, x, y) / n
@@ -300,7 +314,9 @@ class Problem:
                 total = total + self.chunk_loss_sum(theta, x, y)
         return total / n
 
-    def loss_and_gradient(self, theta: torch.Tensor, indices: Indices = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss_and_gradient(
+        self, theta: torch.Tensor, indices: Indices = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean loss (0-d) and its gradient with respect to ``theta`` (shape (p,)), accumulated
         chunk by chunk so memory is bounded by one chunk's graph."""
         theta = self._check_theta(theta).detach().requires_grad_(True)
@@ -364,5 +380,9 @@ class Problem:
             train_mode=self.train_mode,
         )
         kwargs.update(overrides)
-        loss = self.loss_name if self.loss_name in ("cross_entropy", "mse", "mae", "bce_with_logits") else self._per_sample_loss
+        loss = (
+            self.loss_name
+            if self.loss_name in ("cross_entropy", "mse", "mae", "bce_with_logits")
+            else self._per_sample_loss
+        )
         return Problem(self.model, loss, data, **kwargs)

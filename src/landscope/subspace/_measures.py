@@ -50,7 +50,9 @@ def gradient_hessian_overlap(g: torch.Tensor, Hg: torch.Tensor) -> torch.Tensor:
     """overlap(g, Hg) = g^T H g / (||g|| ||H g||) (Gur-Ari eq. 3), in [-1, 1]; 0-d tensor.
     ``Hg`` is the Hessian-vector product with the same ``g``."""
     if g.shape != Hg.shape:
-        raise ValueError(f"g and Hg must have the same shape, got {tuple(g.shape)} and {tuple(Hg.shape)}")
+        raise ValueError(
+            f"g and Hg must have the same shape, got {tuple(g.shape)} and {tuple(Hg.shape)}"
+        )
     return (g @ Hg) / (g.norm() * Hg.norm())
 
 

@@ -11,7 +11,14 @@ from landscope.training._callbacks import (
     register_online_analysis,
 )
 from landscope.training._loop import NonFiniteLossError, TrainingInterrupted, selected_steps, train
-from landscope.training._optim import SGD, Adam, FlatOptimizer, batch_indices, learning_rate, steps_per_epoch
+from landscope.training._optim import (
+    SGD,
+    Adam,
+    FlatOptimizer,
+    batch_indices,
+    learning_rate,
+    steps_per_epoch,
+)
 
 __all__ = [
     # the loop

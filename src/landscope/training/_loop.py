@@ -33,10 +33,22 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from landscope.config import RunConfig, build_dataset, build_model, load_config, resolve_device, resolve_dtype
+from landscope.config import (
+    RunConfig,
+    build_dataset,
+    build_model,
+    load_config,
+    resolve_device,
+    resolve_dtype,
+)
 from landscope.data import SplitDataset
 from landscope.problem import Problem, module_mode
-from landscope.training._callbacks import OnlineAnalysis, StepContext, UpdateContext, make_online_analysis
+from landscope.training._callbacks import (
+    OnlineAnalysis,
+    StepContext,
+    UpdateContext,
+    make_online_analysis,
+)
 from landscope.training._optim import (
     SGD,
     Adam,
@@ -72,7 +84,11 @@ def selected_steps(selection, total_steps: int) -> np.ndarray:
             raise ValueError(f"record steps {bad} lie outside [0, {total_steps}]")
         steps.update(int(s) for s in selection.steps)
     if selection.log_spaced and total_steps >= 1:
-        steps.update(np.unique(np.geomspace(1, total_steps, selection.log_spaced).round().astype(np.int64)).tolist())
+        steps.update(
+            np.unique(
+                np.geomspace(1, total_steps, selection.log_spaced).round().astype(np.int64)
+            ).tolist()
+        )
     return np.array(sorted(steps), dtype=np.int64)
 
 
@@ -123,12 +139,16 @@ class _Trainer:
         kwargs = dict(task=self.dataset.task, chunk_size=config.training.chunk_size)
         self.problem = Problem(self.model, config.loss, self.dataset.train, **kwargs)
         self.test_problem = (
-            self.problem.with_data(self.dataset.test) if len(self.dataset.test) > 0 and config.record.eval.test else None
+            self.problem.with_data(self.dataset.test)
+            if len(self.dataset.test) > 0 and config.record.eval.test
+            else None
         )
         tc = config.training
         self.n = self.problem.num_samples
-        self.spe = steps_per_epoch(self.n, tc.batch_size, tc.drop_last if tc.sampling == "without_replacement" else True)
-        self.total_steps = tc.steps if tc.steps is not None else int(round(tc.epochs * self.spe))
+        self.spe = steps_per_epoch(
+            self.n, tc.batch_size, tc.drop_last if tc.sampling == "without_replacement" else True
+        )
+        self.total_steps = tc.steps if tc.steps is not None else round(tc.epochs * self.spe)
         self.callbacks = list(callbacks) + [
             make_online_analysis(a.name, a.every, a.options) for a in config.analyses
         ]
@@ -138,7 +158,9 @@ class _Trainer:
         layout = self.problem.layout
         self.decay_mask = None
         if oc.weight_decay and not oc.weight_decay_on_bias:
-            self.decay_mask = layout.mask(lambda s: s.kind != "bias").to(device=self.device, dtype=self.dtype)
+            self.decay_mask = layout.mask(lambda s: s.kind != "bias").to(
+                device=self.device, dtype=self.dtype
+            )
         decoupled = oc.weight_decay if oc.weight_decay_mode == "decoupled" else 0.0
         self.l2 = oc.weight_decay if oc.weight_decay_mode == "l2" else 0.0
         self.optimizer: FlatOptimizer = (
@@ -172,7 +194,13 @@ class _Trainer:
     def _batch(self, step: int) -> torch.Tensor:
         tc = self.config.training
         if tc.sampling == "with_replacement":
-            return batch_indices(step, num_samples=self.n, batch_size=tc.batch_size, seed=self.config.seed, sampling=tc.sampling)
+            return batch_indices(
+                step,
+                num_samples=self.n,
+                batch_size=tc.batch_size,
+                seed=self.config.seed,
+                sampling=tc.sampling,
+            )
         epoch, position = divmod(step, self.spe)
         if self._perm_cache is None or self._perm_cache[0] != epoch:
             # One permutation per epoch, cached; identical to batch_indices(step, ...).
@@ -181,7 +209,9 @@ class _Trainer:
         b = tc.batch_size
         return self._perm_cache[1][position * b : (position + 1) * b]
 
-    def _minibatch_loss_grad(self, theta: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _minibatch_loss_grad(
+        self, theta: torch.Tensor, idx: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         idx_dev = idx.to(self.x_train.device)
         x, y = self.x_train[idx_dev], self.y_train[idx_dev]
         theta_req = theta.detach().requires_grad_(True)
@@ -205,8 +235,13 @@ class _Trainer:
         analysis_state: dict[str, dict] = {cb.name: {} for cb in self.callbacks}
         t0 = time.perf_counter()
         bar = tqdm(
-            total=self.total_steps, initial=start_step, disable=not self.progress, unit="step",
-            desc=config.name, dynamic_ncols=True, mininterval=0.5,
+            total=self.total_steps,
+            initial=start_step,
+            disable=not self.progress,
+            unit="step",
+            desc=config.name,
+            dynamic_ncols=True,
+            mininterval=0.5,
         )
         last_postfix = 0.0
         step = start_step
@@ -220,7 +255,15 @@ class _Trainer:
                     last_eval = self._evaluate(writer, step, theta)
                 for cb in self.callbacks:
                     if step % cb.every == 0 or step == self.total_steps:
-                        ctx = StepContext(step, epoch, theta, self.problem, self.test_problem, lr, analysis_state[cb.name])
+                        ctx = StepContext(
+                            step,
+                            epoch,
+                            theta,
+                            self.problem,
+                            self.test_problem,
+                            lr,
+                            analysis_state[cb.name],
+                        )
                         result = cb(ctx)
                         for key, value in (result or {}).items():
                             self._append_auto(writer, f"{cb.name}.{key}", step, value)
@@ -243,7 +286,9 @@ class _Trainer:
                     )
                 if rc.batches:
                     if idx.numel() < config.training.batch_size:  # ragged last batch: pad with -1
-                        pad = torch.full((config.training.batch_size - idx.numel(),), -1, dtype=idx.dtype)
+                        pad = torch.full(
+                            (config.training.batch_size - idx.numel(),), -1, dtype=idx.dtype
+                        )
                         writer.append("batch_indices", step, torch.cat([idx, pad]))
                     else:
                         writer.append("batch_indices", step, idx)
@@ -301,9 +346,15 @@ class _Trainer:
 
     def _append_auto(self, writer, name: str, step: int, value: Any) -> None:
         if name not in self._series:
-            arr = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+            arr = (
+                value.detach().cpu().numpy()
+                if isinstance(value, torch.Tensor)
+                else np.asarray(value)
+            )
             dtype = arr.dtype if arr.dtype.kind in "iub" else np.dtype("float64")
-            writer.add_series(name, shape=arr.shape, dtype=dtype, chunk_rows=64, description="online analysis")
+            writer.add_series(
+                name, shape=arr.shape, dtype=dtype, chunk_rows=64, description="online analysis"
+            )
             self._series.add(name)
         writer.append(name, step, value)
 
@@ -312,7 +363,10 @@ class _Trainer:
         state = {
             "step": step,
             "theta": theta.detach().cpu(),
-            "optimizer": {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in self.optimizer.state_dict().items()},
+            "optimizer": {
+                k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v)
+                for k, v in self.optimizer.state_dict().items()
+            },
             "buffers": {n: b.detach().cpu() for n, b in self.model.named_buffers()},
             "rng": _rng_state(self.device),
             "partial": partial,
@@ -320,7 +374,10 @@ class _Trainer:
         writer.save_checkpoint(state, step)
 
     def restore(self, state: dict) -> torch.Tensor:
-        opt = {k: (v.to(self.device) if isinstance(v, torch.Tensor) else v) for k, v in state["optimizer"].items()}
+        opt = {
+            k: (v.to(self.device) if isinstance(v, torch.Tensor) else v)
+            for k, v in state["optimizer"].items()
+        }
         self.optimizer.load_state_dict(opt)
         named = dict(self.model.named_buffers())
         with torch.no_grad():
@@ -336,25 +393,58 @@ class _Trainer:
         flush = rc.flush_every
         column_chunk = p if p <= 1 << 16 else 1 << 16
         if len(self.params_steps):
-            writer.add_series("params", shape=(p,), dtype=np_dtype, chunk_rows=flush, column_chunk=column_chunk,
-                              description="theta(t), parameters after t updates")
+            writer.add_series(
+                "params",
+                shape=(p,),
+                dtype=np_dtype,
+                chunk_rows=flush,
+                column_chunk=column_chunk,
+                description="theta(t), parameters after t updates",
+            )
             if rc.updates:
-                writer.add_series("updates", shape=(p,), dtype=np_dtype, chunk_rows=flush, column_chunk=column_chunk,
-                                  description="theta(t+1) - theta(t)")
+                writer.add_series(
+                    "updates",
+                    shape=(p,),
+                    dtype=np_dtype,
+                    chunk_rows=flush,
+                    column_chunk=column_chunk,
+                    description="theta(t+1) - theta(t)",
+                )
         if rc.batches:
-            writer.add_series("batch_indices", shape=(self.config.training.batch_size,), dtype=np.int64,
-                              chunk_rows=flush, description="minibatch sample indices of update t (-1 pads a ragged last batch)")
-            writer.add_series("batch_loss", shape=(), dtype=np.float64, chunk_rows=flush,
-                              description="minibatch loss at theta(t)")
+            writer.add_series(
+                "batch_indices",
+                shape=(self.config.training.batch_size,),
+                dtype=np.int64,
+                chunk_rows=flush,
+                description="minibatch sample indices of update t (-1 pads a ragged last batch)",
+            )
+            writer.add_series(
+                "batch_loss",
+                shape=(),
+                dtype=np.float64,
+                chunk_rows=flush,
+                description="minibatch loss at theta(t)",
+            )
         if rc.lr:
-            writer.add_series("lr", shape=(), dtype=np.float64, chunk_rows=flush, description="learning rate of update t")
+            writer.add_series(
+                "lr",
+                shape=(),
+                dtype=np.float64,
+                chunk_rows=flush,
+                description="learning rate of update t",
+            )
         if len(self.eval_steps):
             splits = ["train"] + (["test"] if self.test_problem is not None else [])
             keys = ["loss"] + (["accuracy"] if self.problem.task == "classification" else [])
             for s in splits:
                 for k in keys:
-                    writer.add_series(f"{s}_{k}", shape=(), dtype=np.float64, chunk_rows=64,
-                                      description=f"full {s}-set {k} at theta(t)")
+                    writer.add_series(
+                        f"{s}_{k}",
+                        shape=(),
+                        dtype=np.float64,
+                        chunk_rows=64,
+                        description=f"full {s}-set {k} at theta(t)",
+                    )
         self._series = set()
 
 
@@ -402,20 +492,33 @@ def train(
         writer = TrajectoryWriter.open_for_resume(out)
         stored = load_config(writer.meta["config"])
         if config is not None:
-            given = config if isinstance(config, RunConfig) else load_config(config if isinstance(config, dict) else Path(config))
+            given = (
+                config
+                if isinstance(config, RunConfig)
+                else load_config(config if isinstance(config, dict) else Path(config))
+            )
             if given.model_dump() != stored.model_dump():
-                raise ValueError(f"the config given differs from the one stored in {out}; omit it to resume")
+                raise ValueError(
+                    f"the config given differs from the one stored in {out}; omit it to resume"
+                )
         config = stored
     else:
         if config is None:
             raise ValueError("train needs a config (or resume=True)")
         config = config if isinstance(config, RunConfig) else load_config(config)
 
-    with torch.random.fork_rng(devices=[torch.device(config.device)] if config.device.startswith("cuda") else []):
+    with torch.random.fork_rng(
+        devices=[torch.device(config.device)] if config.device.startswith("cuda") else []
+    ):
         torch.manual_seed(config.seed)  # dropout draws in the forked (private) RNG stream
         trainer = _Trainer(
-            config, out, model=model, dataset=dataset, callbacks=callbacks,
-            update_transform=update_transform, progress=progress,
+            config,
+            out,
+            model=model,
+            dataset=dataset,
+            callbacks=callbacks,
+            update_transform=update_transform,
+            progress=progress,
         )
         if resume:
             summary_path = out / "summary.json"

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-__all__ = ["Adam", "FlatOptimizer", "SGD", "batch_indices", "learning_rate", "steps_per_epoch"]
+__all__ = ["SGD", "Adam", "FlatOptimizer", "batch_indices", "learning_rate", "steps_per_epoch"]
 
 
 class FlatOptimizer:
@@ -37,7 +37,12 @@ class SGD(FlatOptimizer):
     (SGDW).  L2 weight decay in the loss is applied to ``g`` by the caller.
     """
 
-    def __init__(self, momentum: float = 0.0, decoupled_weight_decay: float = 0.0, decay_mask: torch.Tensor | None = None):
+    def __init__(
+        self,
+        momentum: float = 0.0,
+        decoupled_weight_decay: float = 0.0,
+        decay_mask: torch.Tensor | None = None,
+    ):
         self.momentum = float(momentum)
         self.decoupled_weight_decay = float(decoupled_weight_decay)
         self.decay_mask = decay_mask
@@ -128,7 +133,9 @@ def learning_rate(schedule, lr0: float, epoch: int) -> float:
 
 def steps_per_epoch(num_samples: int, batch_size: int, drop_last: bool) -> int:
     if batch_size > num_samples:
-        raise ValueError(f"training.batch_size={batch_size} exceeds the {num_samples} training samples")
+        raise ValueError(
+            f"training.batch_size={batch_size} exceeds the {num_samples} training samples"
+        )
     return num_samples // batch_size if drop_last else math.ceil(num_samples / batch_size)
 
 
@@ -142,7 +149,13 @@ def _generator(seed: int, stream: int, counter: int) -> torch.Generator:
 
 
 def batch_indices(
-    step: int, *, num_samples: int, batch_size: int, seed: int, sampling: str, drop_last: bool = True
+    step: int,
+    *,
+    num_samples: int,
+    batch_size: int,
+    seed: int,
+    sampling: str,
+    drop_last: bool = True,
 ) -> torch.Tensor:
     """Indices (int64, shape (batch,)) of the minibatch used at SGD step ``step``.
 
