@@ -167,7 +167,7 @@ def test_same_seed_same_trajectory_different_seed_differs(tmp_path):
 
 def test_record_selection_and_schedule(tmp_path):
     cfg = _config(
-        training={"batch_size": 10, "epochs": 3},
+        training={"batch_size": 10, "epochs": 3, "steps": None},
         schedule={"kind": "exponential", "decay": 0.5},
         record={"params": {"log_spaced": 5}, "eval": {"every": 7}, "flush_every": 3},
     )
