@@ -1,0 +1,261 @@
+"""Cost of a Hessian-vector product against one gradient (issue "Curvature engine", item 1).
+
+Setup (the issue's): the digits 64-100-100-10 ReLU MLP on the full set (1,797 samples, one
+chunk), cross-entropy, CPU with 2 threads (``--threads``), float32 and float64.  Targets: one
+Hessian-vector product <= 2x one gradient; <= 1x one gradient per vector in a block of 16.
+
+Reported, per dtype, as time per vector / time of one full-batch gradient (median of
+interleaved repeats, so that load from other processes hits every variant alike):
+
+- ``HessianOperator`` as shipped, for k = 1, 4, 16 (and 64): ``cache`` on/off (keep the
+  double-backward graph between products) x ``block`` loop/vmap (how a block of k vectors goes
+  through the graph);
+- the raw alternatives the operator was chosen among, on the same loss: forward-over-reverse
+  ``vmap(jvp(grad(f)))``, reverse-over-reverse ``vmap(vjp(grad(f)))``, and double backward
+  (loop / ``is_grads_batched``), all without a cached graph.
+
+Run:  python benchmarks/hvp_cost.py [--device cuda] [--threads 2] [--quick]
+Writes benchmarks/results/hvp_cost.json (one entry per device/dtype/threads; reruns replace).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.func import grad, jvp, vjp, vmap
+
+from landscope import Problem
+from landscope.curvature import HessianOperator
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _digits(
+    device: torch.device, dtype: torch.dtype, npz: Path | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if npz is not None:  # a machine without scikit-learn: arrays saved from load_digits()
+        import numpy as np
+
+        arrays = np.load(npz)
+        data, target = arrays["data"], arrays["target"]
+    else:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        data, target = bunch.data, bunch.target
+    x = torch.tensor(data / 16.0, dtype=dtype, device=device)
+    y = torch.tensor(target, dtype=torch.long, device=device)
+    return x, y
+
+
+def _mlp(seed: int, device: torch.device, dtype: torch.dtype) -> nn.Module:
+    torch.manual_seed(seed)  # a benchmark script, not library code
+    model = nn.Sequential(
+        nn.Linear(64, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10)
+    )
+    return model.to(device=device, dtype=dtype)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _raw_variants(problem: Problem, theta: torch.Tensor) -> dict:
+    x, y = problem.data.x, problem.data.y
+    f = problem.loss_function(x, y)
+
+    def fwd_over_rev(V):
+        g = grad(f)
+        return vmap(lambda v: jvp(g, (theta,), (v,))[1])(V.T).T
+
+    def rev_over_rev(V):
+        _, fn = vjp(grad(f), theta)
+        return vmap(lambda v: fn(v)[0])(V.T).T
+
+    def double_backward_loop(V):
+        t = theta.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(f(t), t, create_graph=True)
+        return torch.stack([torch.autograd.grad(g, t, v, retain_graph=True)[0] for v in V.T], 1)
+
+    def double_backward_batched(V):
+        t = theta.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(f(t), t, create_graph=True)
+        return torch.autograd.grad(g, t, V.T.contiguous(), is_grads_batched=True)[0].T
+
+    # Forward-over-reverse with the linearization traced once (torch.func.linearize, make_fx):
+    # the cached counterpart of fwd_over_rev.
+    _, linear = torch.func.linearize(grad(f), theta)
+
+    def fwd_over_rev_linearized(V):
+        return vmap(linear)(V.T).T
+
+    return {
+        "raw fwd-over-rev linearize (cached) vmap": fwd_over_rev_linearized,
+        "raw fwd-over-rev vmap": fwd_over_rev,
+        "raw rev-over-rev vmap": rev_over_rev,
+        "raw double-backward loop": double_backward_loop,
+        "raw double-backward is_grads_batched": double_backward_batched,
+    }
+
+
+def bench(
+    device: torch.device, dtype: torch.dtype, ks: list[int], repeats: int, npz: Path | None = None
+) -> dict:
+    x, y = _digits(device, dtype, npz)
+    model = _mlp(0, device, dtype)
+    problem = Problem(model, "cross_entropy", (x, y), chunk_size=None)
+    theta = problem.theta_from_model()
+    p = problem.num_params
+
+    def gradient(V=None):
+        return problem.gradient(theta)
+
+    variants = {"gradient": gradient}
+    for cache in (True, False):
+        for block in ("loop", "vmap"):
+            op = HessianOperator(problem, theta, cache=cache, block=block)
+            variants[f"HessianOperator cache={cache} block={block}"] = op.matmat
+    variants.update(_raw_variants(problem, theta))
+
+    gen = torch.Generator().manual_seed(0)
+    rows = {}
+    ref = None
+    for k in ks:
+        V = torch.randn(p, k, generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
+        times: dict[str, list[float]] = {name: [] for name in variants}
+        for fn in variants.values():  # warm-up (and graph caches)
+            fn(V)
+        ref = variants["HessianOperator cache=False block=loop"](V)
+        errors = {}
+        for name, fn in variants.items():
+            if name != "gradient":
+                errors[name] = float((fn(V) - ref).norm() / ref.norm())
+        for _ in range(repeats):
+            for name, fn in variants.items():
+                _sync(device)
+                t0 = time.perf_counter()
+                fn(V)
+                _sync(device)
+                times[name].append(time.perf_counter() - t0)
+        t_grad = statistics.median(times["gradient"])
+        rows[k] = {
+            "gradient_ms": 1e3 * t_grad,
+            "per_vector_over_gradient": {
+                name: statistics.median(ts) / k / t_grad
+                for name, ts in times.items()
+                if name != "gradient"
+            },
+            "per_vector_ms": {
+                name: 1e3 * statistics.median(ts) / k
+                for name, ts in times.items()
+                if name != "gradient"
+            },
+            "relative_difference_to_reference": errors,
+        }
+        best = min(rows[k]["per_vector_over_gradient"].items(), key=lambda kv: kv[1])
+        print(
+            f"{device.type} {str(dtype)[6:]} k={k:3d}: gradient {1e3 * t_grad:.2f} ms; best {best[0]} {best[1]:.2f}x",
+            flush=True,
+        )
+        for name, r in rows[k]["per_vector_over_gradient"].items():
+            print(f"    {name:45s} {r:6.2f}x per vector", flush=True)
+    return {"num_params": p, "num_samples": problem.num_samples, "by_block_size": rows}
+
+
+def block_sweep(
+    device: torch.device, dtype: torch.dtype, repeats: int, npz: Path | None = None
+) -> dict:
+    """Where vmap over a block beats a loop through the cached graph: per-vector ms of the cached
+    HessianOperator for subsets of n samples and blocks of k vectors (k = 256: the dense path)."""
+    x, y = _digits(device, dtype, npz)
+    model = _mlp(0, device, dtype)
+    out = {}
+    gen = torch.Generator().manual_seed(0)
+    for n in (64, 256, 1797):
+        problem = Problem(model, "cross_entropy", (x[:n], y[:n]), chunk_size=None)
+        theta = problem.theta_from_model()
+        for k in (16, 256):
+            V = torch.randn(problem.num_params, k, generator=gen, dtype=torch.float64)
+            V = V.to(device=device, dtype=dtype)
+            row = {}
+            for block in ("loop", "vmap"):
+                op = HessianOperator(problem, theta, cache=True, block=block)
+                op @ V
+                ts = []
+                for _ in range(repeats):
+                    _sync(device)
+                    t0 = time.perf_counter()
+                    op @ V
+                    _sync(device)
+                    ts.append(time.perf_counter() - t0)
+                row[block] = 1e3 * statistics.median(ts) / k
+            out[f"n={n} k={k}"] = row
+            print(
+                f"  sweep n={n:4d} k={k:3d}: "
+                + "  ".join(f"{b} {v:.3f} ms/vector" for b, v in row.items()),
+                flush=True,
+            )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, k in (1, 16)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "hvp_cost.json")
+    parser.add_argument(
+        "--digits-npz",
+        type=Path,
+        default=None,
+        help="digits arrays (data, target) if scikit-learn is missing",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    ks = [1, 16] if args.quick else [1, 4, 16, 64]
+    repeats = 5 if args.quick else 15
+    label = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or platform.machine()} cpu"
+    )
+    entries = []
+    if args.out.exists():
+        entries = json.loads(args.out.read_text()).get("runs", [])
+    for dtype in (torch.float32, torch.float64):
+        result = bench(device, dtype, ks, repeats, args.digits_npz)
+        if not args.quick:
+            result["block_sweep_per_vector_ms"] = block_sweep(device, dtype, 5, args.digits_npz)
+        entry = {
+            "device": device.type,
+            "device_name": label,
+            "threads": args.threads,
+            "dtype": str(dtype)[6:],
+            "torch": torch.__version__,
+            "setup": "digits 64-100-100-10 ReLU MLP, full set (1,797 samples) in one chunk, cross-entropy",
+            "targets": {"k=1": "<= 2x gradient", "k=16": "<= 1x gradient per vector"},
+            **result,
+        }
+        entries = [
+            e
+            for e in entries
+            if (e["device"], e["dtype"], e["threads"])
+            != (entry["device"], entry["dtype"], entry["threads"])
+        ]
+        entries.append(entry)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"benchmark": "hvp_cost", "runs": entries}, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
