@@ -274,7 +274,9 @@ def test_kill_minus_9_then_resume_is_bitwise_identical(tmp_path):
     reference = train(cfg, tmp_path / "reference", progress=False)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(cfg_path), str(killed)])
+    # bitwise identity needs the same intra-op thread count as the in-process reference run
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(cfg_path), str(killed)], env=env)
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -301,6 +303,7 @@ def test_kill_minus_9_then_resume_is_bitwise_identical(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     resumed = open_run(killed)

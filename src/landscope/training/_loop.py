@@ -24,6 +24,7 @@ import copy
 import datetime as _dt
 import platform
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,7 @@ def _versions() -> dict[str, str]:
         "torch": torch.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),
+        "torch_num_threads": str(torch.get_num_threads()),
     }
 
 
@@ -525,6 +527,14 @@ def train(
             if summary_path.exists():
                 writer.close()
                 return open_run(out)
+            recorded = writer.meta.get("versions", {}).get("torch_num_threads")
+            if recorded is not None and recorded != str(torch.get_num_threads()):
+                warnings.warn(
+                    f"the run was started with {recorded} torch threads, this process has "
+                    f"{torch.get_num_threads()}: the resumed trajectory can differ in the last bits "
+                    "(set OMP_NUM_THREADS / torch.set_num_threads to match for bitwise identity)",
+                    stacklevel=2,
+                )
             state = writer.load_checkpoint()
             trainer.declare_series(writer)
             if state is None:

@@ -1,0 +1,310 @@
+"""Reading a run folder: the committed rows of each series, by step, layer or column.
+
+A :class:`Run` may be opened while a writer (in another process) is still appending:
+it only ever reads rows below the committed lengths of ``committed.json``;
+:meth:`Run.refresh` picks up rows committed since.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landscope.problem import ParameterLayout
+from landscope.trajectory import _format as fmt
+
+__all__ = ["Run", "open_run"]
+
+
+def open_run(path: str | Path) -> Run:
+    """Open the run folder ``path`` for reading.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist or is not a run folder; the message names
+            what is missing.
+    """
+    return Run(path)
+
+
+class Run:
+    """The records of one run folder (read-only).
+
+    Attributes:
+        path: the run folder.
+        meta: ``meta.json`` (the resolved config, versions, parameter layout, ...).
+        config: ``meta["config"]`` (an empty dict when the run has none).
+        layout: the :class:`~landscope.problem.ParameterLayout` of ``meta["layout"]``, or None.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        fmt.check_run_folder(self.path)
+        self.meta: dict = fmt.read_json_file(self.path / fmt.META)
+        self._arrays: dict[tuple[str, str], Any] = {}
+        self.refresh()
+
+    @property
+    def config(self) -> dict:
+        return self.meta.get("config", {})
+
+    @functools.cached_property
+    def layout(self) -> ParameterLayout | None:
+        entries = self.meta.get("layout")
+        return None if entries is None else ParameterLayout.from_dicts(entries)
+
+    def refresh(self) -> Run:
+        """Re-read the committed lengths (rows committed by a running writer since)."""
+        self._committed = fmt.read_committed(self.path)["series"]
+        self._steps: dict[str, np.ndarray] = {}
+        return self
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, {len(self._committed)} series)"
+
+    # --- what is there ------------------------------------------------------------------------
+    def series(self) -> list[str]:
+        """Names of the series, in the order they were declared."""
+        return list(self._committed)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._committed
+
+    def info(self, name: str) -> dict:
+        """Declaration of series ``name``: rows, shape, dtype, chunking, description."""
+        entry = self._entry(name)
+        return {**entry, "shape": tuple(entry["shape"]), "dtype": np.dtype(entry["dtype"])}
+
+    def num_rows(self, name: str) -> int:
+        """Committed rows of series ``name``."""
+        return int(self._entry(name)["rows"])
+
+    def steps(self, name: str) -> np.ndarray:
+        """The steps of the committed rows of ``name``: int64, shape (rows,), strictly increasing."""
+        if name not in self._steps:
+            n = self.num_rows(name)
+            steps = self._array(name, "steps", n)[:n] if n else np.zeros(0, dtype=np.int64)
+            steps = np.asarray(steps, dtype=np.int64)
+            steps.flags.writeable = False
+            self._steps[name] = steps
+        return self._steps[name]
+
+    # --- reading ------------------------------------------------------------------------------
+    def read(
+        self,
+        name: str,
+        *,
+        steps: slice | Sequence[int] | np.ndarray | None = None,
+        start: int | None = None,
+        stop: int | None = None,
+        columns: slice | Sequence[int] | np.ndarray | None = None,
+        layer: str | None = None,
+    ) -> np.ndarray:
+        """Rows of series ``name`` selected by step, optionally only some columns.
+
+        Only the chunks holding the selected rows and columns are read.
+
+        Args:
+            name: the series.
+            steps: a sequence of recorded steps (rows come back in that order; a step that was
+                not recorded is an error), or a ``slice(a, b, k)`` of step values: the recorded
+                steps in ``range(a, b, k)``.  Not together with ``start`` / ``stop``.
+            start, stop: the rows whose step is in ``[start, stop)`` (either may be omitted).
+            columns: a slice, integer indices or a boolean mask along the first record axis.
+            layer: the columns of one layer's parameters (a module name of :attr:`layout`);
+                for series of records of shape (num_params,).
+
+        Returns:
+            array of shape (rows, *record shape), columns selected; the series' dtype.
+        """
+        entry = self._entry(name)
+        shape = tuple(entry["shape"])
+        dtype = np.dtype(entry["dtype"])
+        rows = self._select_rows(name, steps, start, stop)
+        cols = self._select_columns(name, shape, columns, layer)
+        array = self._array(name, "values", int(entry["rows"]))
+        rest = (slice(None),) * max(len(shape) - 1, 0)
+        if isinstance(rows, slice):
+            if rows.stop <= rows.start:
+                return np.zeros((0, *_selected_shape(shape, cols)), dtype=dtype)
+            if cols is None:
+                return np.asarray(array[(rows, *(slice(None),) * len(shape))])
+            if isinstance(cols, slice):
+                return np.asarray(array[(rows, cols, *rest)])
+            return np.asarray(array.get_orthogonal_selection((rows, cols, *rest)))
+        if rows.size == 0:
+            return np.zeros((0, *_selected_shape(shape, cols)), dtype=dtype)
+        unique, inverse = np.unique(rows, return_inverse=True)
+        sel = (
+            (unique,)
+            if cols is None and not shape
+            else (unique, slice(None) if cols is None else cols, *rest)
+        )
+        out = np.asarray(array.get_orthogonal_selection(sel))
+        return (
+            out
+            if unique.size == rows.size and np.array_equal(unique, rows)
+            else out[inverse.reshape(-1)]
+        )
+
+    def read_json(self, name: str) -> Any:
+        """A JSON file of the run folder (``.json`` added if missing), e.g. ``summary.json``."""
+        path = self.path / fmt.json_file_name(name)
+        if not path.exists():
+            have = sorted(p.name for p in self.path.glob("*.json"))
+            raise FileNotFoundError(
+                f"{path.name} is not in run {self.path}; JSON files there: {have}"
+            )
+        return fmt.read_json_file(path)
+
+    def load_checkpoint(self, *, weights_only: bool = True) -> dict | None:
+        """The run's latest training checkpoint (tensors on the CPU), or None."""
+        from landscope.trajectory._store import _load_checkpoint
+
+        return _load_checkpoint(self.path, weights_only=weights_only)
+
+    def summary(self) -> dict:
+        """What the run holds: per series rows, step range, shape, dtype, bytes on disk."""
+        series = {}
+        for name, entry in self._committed.items():
+            n = int(entry["rows"])
+            steps_array = self._array(name, "steps", n) if n else None
+            series[name] = {
+                "rows": n,
+                "first_step": int(steps_array[0]) if n else None,
+                "last_step": int(steps_array[n - 1]) if n else None,
+                "shape": list(entry["shape"]),
+                "dtype": np.dtype(entry["dtype"]).name,
+                "bytes": fmt.folder_bytes(fmt.series_path(self.path, name)),
+                "description": entry.get("description", ""),
+            }
+        summary_file = self.path / "summary.json"
+        return {
+            "path": str(self.path),
+            "series": series,
+            "bytes_on_disk": fmt.folder_bytes(self.path),
+            "has_checkpoint": (self.path / fmt.CHECKPOINT).exists(),
+            "summary": fmt.read_json_file(summary_file) if summary_file.exists() else None,
+        }
+
+    # --- internals ----------------------------------------------------------------------------
+    def _entry(self, name: str) -> dict:
+        try:
+            return self._committed[name]
+        except KeyError:
+            raise KeyError(
+                f"run {self.path} has no series {name!r}; series are {self.series()}"
+            ) from None
+
+    def _array(self, name: str, kind: str, rows: int):
+        """The zarr array, reopened when it has fewer than the ``rows`` committed since."""
+        key = (name, kind)
+        array = self._arrays.get(key)
+        if array is None or array.shape[0] < rows:
+            array = fmt.open_array_readonly(fmt.series_path(self.path, name) / kind)
+            if array.shape[0] < rows:  # the writer grows .zarray before it commits rows
+                raise ValueError(
+                    f"{fmt.series_path(self.path, name) / kind} has {array.shape[0]} rows but "
+                    f"{fmt.COMMITTED} commits {rows}: the run folder was modified by hand"
+                )
+            self._arrays[key] = array
+        return array
+
+    def _select_rows(self, name, steps, start, stop) -> slice | np.ndarray:
+        recorded = self.steps(name)
+        if steps is None:
+            lo = (
+                0
+                if start is None
+                else int(np.searchsorted(recorded, operator.index(start), side="left"))
+            )
+            hi = (
+                len(recorded)
+                if stop is None
+                else int(np.searchsorted(recorded, operator.index(stop), side="left"))
+            )
+            return slice(lo, max(lo, hi))
+        if start is not None or stop is not None:
+            raise ValueError("give either steps or start/stop, not both")
+        if isinstance(steps, slice):
+            lo, hi, k = steps.start, steps.stop, steps.step
+            if k is not None and operator.index(k) < 1:
+                raise ValueError(f"steps slice needs a positive stride, got {k}")
+            rows = self._select_rows(name, None, lo, hi)
+            if k is None or k == 1:
+                return rows
+            if lo is None:  # range(first recorded step, stop, k)
+                lo = int(recorded[rows.start]) if rows.stop > rows.start else 0
+            return np.flatnonzero((recorded[rows] - lo) % k == 0) + rows.start
+        wanted = np.asarray(steps)
+        if wanted.ndim != 1 or (wanted.size and wanted.dtype.kind not in "iu"):
+            raise ValueError(
+                f"steps must be a 1-d sequence of integers or a slice, got {steps!r:.80}"
+            )
+        wanted = wanted.astype(np.int64)
+        pos = np.searchsorted(recorded, wanted)
+        found = (
+            (pos < len(recorded)) & (recorded[np.minimum(pos, len(recorded) - 1)] == wanted)
+            if len(recorded)
+            else np.zeros(len(wanted), bool)
+        )
+        if not np.all(found):
+            missing = wanted[~found]
+            span = (
+                f"{recorded[0]}..{recorded[-1]} ({len(recorded)} rows)" if len(recorded) else "none"
+            )
+            raise KeyError(
+                f"series {name!r} has no record at step(s) {missing[:10].tolist()}"
+                f"{' ...' if missing.size > 10 else ''}; recorded steps: {span}"
+            )
+        return pos.astype(np.int64)
+
+    def _select_columns(self, name, shape, columns, layer) -> slice | np.ndarray | None:
+        if columns is None and layer is None:
+            return None
+        if not shape:
+            raise ValueError(f"series {name!r} holds scalars; columns / layer do not apply")
+        if columns is not None and layer is not None:
+            raise ValueError("give either columns or layer, not both")
+        if layer is not None:
+            if self.layout is None:
+                raise ValueError(
+                    f"run {self.path} has no parameter layout in meta.json; cannot select layer {layer!r}"
+                )
+            if shape != (self.layout.num_params,):
+                raise ValueError(
+                    f"layer selects parameters; series {name!r} has records of shape {shape}, "
+                    f"not ({self.layout.num_params},)"
+                )
+            return self.layout.layer_slice(layer)
+        if isinstance(columns, slice):
+            return columns
+        cols = np.asarray(columns)
+        if cols.dtype == bool:
+            if cols.shape != (shape[0],):
+                raise ValueError(
+                    f"a boolean column mask must have shape ({shape[0]},), got {cols.shape}"
+                )
+            return np.flatnonzero(cols)
+        if cols.ndim != 1 or (cols.size and cols.dtype.kind not in "iu"):
+            raise ValueError(
+                f"columns must be a slice, 1-d integer indices or a boolean mask, got {columns!r:.80}"
+            )
+        cols = cols.astype(np.int64)
+        if cols.size and (cols.min() < -shape[0] or cols.max() >= shape[0]):
+            raise IndexError(f"column index out of range for records of shape {shape}")
+        cols = np.where(cols < 0, cols + shape[0], cols)
+        if cols.size > 1 and np.all(np.diff(cols) == 1):  # a run of columns: plain slicing
+            return slice(int(cols[0]), int(cols[-1]) + 1)
+        return cols
+
+
+def _selected_shape(shape: tuple[int, ...], cols) -> tuple[int, ...]:
+    if cols is None or not shape:
+        return shape
+    n = len(range(shape[0])[cols]) if isinstance(cols, slice) else len(cols)
+    return (n, *shape[1:])
