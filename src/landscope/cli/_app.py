@@ -23,6 +23,9 @@ def _register_all() -> None:
 
     _commands.register(app)
     _commands.register_hessian(app)
+    from landscope.cli import _landscape
+
+    _landscape.register(app)
 
 
 def main() -> None:

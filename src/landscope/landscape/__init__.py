@@ -1,0 +1,132 @@
+"""Loss along lines and planes: Goodfellow, Vinyals & Saxe (2015), *Qualitatively
+characterizing neural network optimization problems*, with the controls and options of
+Li et al. (2018), *Visualizing the loss landscape of neural nets*.
+
+Pure functions over a :class:`~landscope.problem.Problem` and parameter tensors; results are
+data objects (``save`` writes .npz + .json) drawn by :mod:`landscope.plotting`.
+"""
+
+from landscope.landscape._directions import (
+    NORMALIZATIONS,
+    ONE_DIM_RULES,
+    filter_normalize,
+    orthogonalize,
+    parameter_mask,
+    pca_directions,
+    random_direction,
+)
+from landscope.landscape._evaluate import (
+    BN_MODES,
+    GridStore,
+    PointEvaluator,
+    evaluate_points,
+    has_batchnorm,
+    subset_indices,
+)
+from landscope.landscape._interpolation import (
+    HIGH_RESOLUTION_RANGES,
+    barrier_height,
+    high_resolution_interpolations,
+    interpolate,
+    interpolation_points,
+    local_minima,
+    random_point,
+)
+from landscope.landscape._linear import (
+    FactoredLinear,
+    deep_linear_network,
+    factored_gradient_descent,
+    factored_hessian,
+    factored_interpolation,
+    factored_loss,
+    factored_problem,
+)
+from landscope.landscape._projection import (
+    project_trajectory,
+    projection_residuals,
+    random_walk,
+    random_walk_control,
+)
+from landscope.landscape._results import InterpolationResult, SurfaceResult, TrajectoryProjection
+from landscope.landscape._surfaces import (
+    AlphaBetaSurface,
+    Plane,
+    alpha_beta_plane,
+    alpha_beta_surface,
+    alpha_random_plane,
+    evaluate_surface,
+    pca_plane,
+    random_plane,
+    surface,
+)
+
+# 1-D: lines (sec. 2-3, Fig. 1-5)
+__all__ = [
+    "HIGH_RESOLUTION_RANGES",
+    "barrier_height",
+    "high_resolution_interpolations",
+    "interpolate",
+    "interpolation_points",
+    "local_minima",
+    "random_point",
+]
+
+# trajectory projection (App. B, Fig. 11-13)
+__all__ += [
+    "project_trajectory",
+    "projection_residuals",
+    "random_walk",
+    "random_walk_control",
+]
+
+# 2-D: surfaces (App. C, D; Li et al. 2018)
+__all__ += [
+    "AlphaBetaSurface",
+    "Plane",
+    "alpha_beta_plane",
+    "alpha_beta_surface",
+    "alpha_random_plane",
+    "evaluate_surface",
+    "pca_plane",
+    "random_plane",
+    "surface",
+]
+
+# directions
+__all__ += [
+    "NORMALIZATIONS",
+    "ONE_DIM_RULES",
+    "filter_normalize",
+    "orthogonalize",
+    "parameter_mask",
+    "pca_directions",
+    "random_direction",
+]
+
+# batched evaluation, resumable grids
+__all__ += [
+    "BN_MODES",
+    "GridStore",
+    "PointEvaluator",
+    "evaluate_points",
+    "has_batchnorm",
+    "subset_indices",
+]
+
+# deep linear models (sec. 5, Fig. 9, 10, 14, 15)
+__all__ += [
+    "FactoredLinear",
+    "deep_linear_network",
+    "factored_gradient_descent",
+    "factored_hessian",
+    "factored_interpolation",
+    "factored_loss",
+    "factored_problem",
+]
+
+# results
+__all__ += [
+    "InterpolationResult",
+    "SurfaceResult",
+    "TrajectoryProjection",
+]
