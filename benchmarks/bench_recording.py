@@ -15,7 +15,6 @@ import json
 import platform
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -39,14 +38,15 @@ CASES = {
     },
 }
 
-FULL_RECORD = {
+PARAMS_RECORD = {
     "params": {"every": 1},
-    "updates": True,
+    "updates": False,
     "batches": True,
     "lr": True,
     "eval": {"enabled": False},
     "flush_every": 256,
 }
+FULL_RECORD = {**PARAMS_RECORD, "updates": True}
 NO_RECORD = {
     "params": {"enabled": False},
     "updates": False,

@@ -491,7 +491,7 @@ def train(
         raise ValueError("train needs an output run folder `out`")
     out = Path(out)
     if resume:
-        writer = TrajectoryWriter.open_for_resume(out)
+        writer = TrajectoryWriter.open_for_resume(out, background=False)
         stored = load_config(writer.meta["config"])
         if config is not None:
             given = (
@@ -543,7 +543,7 @@ def train(
                 start, theta = int(state["step"]), trainer.restore(state)
             writer.truncate_after(start - 1)
         else:
-            writer = TrajectoryWriter.create(out, meta=trainer.meta(), overwrite=overwrite)
+            writer = TrajectoryWriter.create(out, meta=trainer.meta(), overwrite=overwrite, background=False)
             trainer.declare_series(writer)
             start, theta = 0, trainer.problem.theta_from_model()
             trainer._checkpoint(writer, 0, theta)
