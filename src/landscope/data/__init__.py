@@ -21,7 +21,7 @@ from landscope.data._tabular import AUTO_MPG_FEATURES, load_auto_mpg, load_iris
 from landscope.data._transforms import class_subset, even_odd, permute_labels, subsample
 from landscope.data._types import SplitDataset, Task, TensorData
 
-__all__ = [  # noqa: RUF022 (grouped by topic, as the style guide asks)
+__all__ = [
     # containers
     "SplitDataset",
     "Task",

@@ -11,7 +11,7 @@ from landscope.models._initializers import INITIALIZERS, Initializer, initialize
 from landscope.models._registry import MODELS, ModelSpec, build_model, count_parameters, list_models
 from landscope.models._resnet import BasicBlock, CifarResNet, resnet18_cifar, resnet20
 
-__all__ = [  # noqa: RUF022 (grouped by role, sorted within groups)
+__all__ = [
     # registry
     "MODELS",
     "ModelSpec",
