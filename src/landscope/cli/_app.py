@@ -26,6 +26,10 @@ def _register_all() -> None:
     from landscope.cli import _landscape
 
     _landscape.register(app)
+    # The same analyses grouped under `landscope analyze ...` (analyses that read a run).
+    analyze_app = typer.Typer(help="Analyses that read a recorded run.", no_args_is_help=True)
+    _landscape.register(analyze_app)
+    app.add_typer(analyze_app, name="analyze")
 
 
 def main() -> None:
