@@ -1,13 +1,19 @@
 """landscope: where gradient descent goes in a neural network.
 
 The public API, grouped by stage of the data flow
-(problem -> training run -> analyses -> results -> figures).
+(problem -> training run -> analyses -> results -> figures).  Subpackages:
+``landscope.data``, ``landscope.models``, ``landscope.config`` (problem);
+``landscope.training``, ``landscope.trajectory`` (training runs);
+``landscope.curvature``, ``landscope.subspace``, ``landscope.landscape`` (analyses);
+``landscope.plotting`` (figures); ``landscope.cli`` (the command line).
+
+Core imports are torch, numpy and scipy only: the training engine (pydantic), the trajectory
+store (zarr), plotting (matplotlib) and the CLI (typer) load when first used.
 """
 
 from landscope._version import __version__
 from landscope.data import SplitDataset, TensorData
 from landscope.problem import ParameterLayout, Problem
-from landscope.training import train
 
 __all__ = [
     # problem
@@ -16,7 +22,7 @@ __all__ = [
     # data
     "SplitDataset",
     "TensorData",
-    # training runs
+    # training runs (loaded lazily)
     "open_run",
     "train",
     "__version__",
@@ -24,9 +30,12 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # The trajectory store imports zarr; load it only when asked for.
     if name == "open_run":
         from landscope.trajectory import open_run
 
         return open_run
+    if name == "train":
+        from landscope.training import train
+
+        return train
     raise AttributeError(f"module 'landscope' has no attribute {name!r}")
