@@ -87,8 +87,8 @@ def register(app: typer.Typer) -> None:
                 )
             )
             return
-        columns = list(rows[0].keys()) if rows else ["name"]
-        _table(rows, columns, "landscope models")
+        _table(rows, ["name", "parameters", "example", "description"], "landscope models")
+        typer.echo("options of each model: landscope models --json")
         typer.echo("initializers: " + ", ".join(sorted(INITIALIZERS)))
 
     @app.command()
