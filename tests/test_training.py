@@ -276,7 +276,9 @@ def test_kill_minus_9_then_resume_is_bitwise_identical(tmp_path):
     killed = tmp_path / "killed"
     # bitwise identity needs the same intra-op thread count as the in-process reference run
     env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(cfg_path), str(killed)], env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILL_SCRIPT, str(cfg_path), str(killed)], env=env
+    )
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -317,4 +319,27 @@ def test_kill_minus_9_then_resume_is_bitwise_identical(tmp_path):
         "test_accuracy",
     ):
         assert np.array_equal(resumed.steps(name), reference.steps(name)), name
+        assert np.array_equal(resumed.read(name), reference.read(name)), name
+
+
+def test_interrupt_checkpoints_and_resume_matches(tmp_path):
+    from landscope.training import TrainingInterrupted
+
+    cfg = _config(
+        training={"batch_size": 6, "steps": 30},
+        optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9},
+    )
+    reference = train(cfg, tmp_path / "ref", progress=False)
+
+    def interrupt_at_17(ctx):
+        if ctx.step == 17:
+            raise KeyboardInterrupt
+        return ctx.update
+
+    with pytest.raises(TrainingInterrupted, match="interrupted at step 17"):
+        train(cfg, tmp_path / "int", update_transform=interrupt_at_17, progress=False)
+    partial = open_run(tmp_path / "int")
+    assert partial.steps("params")[-1] == 17  # theta(17) recorded before the update was attempted
+    resumed = train(None, tmp_path / "int", resume=True, progress=False)
+    for name in ("params", "updates", "batch_loss", "train_loss"):
         assert np.array_equal(resumed.read(name), reference.read(name)), name

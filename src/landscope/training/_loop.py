@@ -155,6 +155,7 @@ class _Trainer:
             make_online_analysis(a.name, a.every, a.options) for a in config.analyses
         ]
         self.update_transform = update_transform
+        self.last_checkpoint = 0
         self.progress = progress
         oc = config.optimizer
         layout = self.problem.layout
@@ -313,9 +314,14 @@ class _Trainer:
                     last_postfix = now
         except KeyboardInterrupt:
             bar.close()
-            self._checkpoint(writer, step, theta, partial=True)
+            # The interrupt may land mid-step (e.g. after the optimizer state moved but before
+            # theta did), so no new checkpoint is written: the records so far are flushed and
+            # stay readable, and a resume restarts from the last consistent checkpoint,
+            # recomputing the steps after it identically.
+            writer.flush()
             raise TrainingInterrupted(
-                f"interrupted at step {step}; resume with: landscope train --resume {self.out}"
+                f"interrupted at step {step}; records up to it are on disk; resume (from the "
+                f"checkpoint at step {self.last_checkpoint}) with: landscope train --resume {self.out}"
             ) from None
         finally:
             bar.close()
@@ -360,8 +366,9 @@ class _Trainer:
             self._series.add(name)
         writer.append(name, step, value)
 
-    def _checkpoint(self, writer, step: int, theta: torch.Tensor, partial: bool = False) -> None:
+    def _checkpoint(self, writer, step: int, theta: torch.Tensor) -> None:
         writer.flush()
+        self.last_checkpoint = step
         state = {
             "step": step,
             "theta": theta.detach().cpu(),
@@ -371,7 +378,6 @@ class _Trainer:
             },
             "buffers": {n: b.detach().cpu() for n, b in self.model.named_buffers()},
             "rng": _rng_state(self.device),
-            "partial": partial,
         }
         writer.save_checkpoint(state, step)
 
@@ -542,8 +548,11 @@ def train(
             else:
                 start, theta = int(state["step"]), trainer.restore(state)
             writer.truncate_after(start - 1)
+            trainer.last_checkpoint = start
         else:
-            writer = TrajectoryWriter.create(out, meta=trainer.meta(), overwrite=overwrite, background=False)
+            writer = TrajectoryWriter.create(
+                out, meta=trainer.meta(), overwrite=overwrite, background=False
+            )
             trainer.declare_series(writer)
             start, theta = 0, trainer.problem.theta_from_model()
             trainer._checkpoint(writer, 0, theta)
