@@ -497,7 +497,7 @@ def train(
         raise ValueError("train needs an output run folder `out`")
     out = Path(out)
     if resume:
-        writer = TrajectoryWriter.open_for_resume(out, background=False)
+        writer = TrajectoryWriter.open_for_resume(out, background=True)
         stored = load_config(writer.meta["config"])
         if config is not None:
             given = (
@@ -551,7 +551,7 @@ def train(
             trainer.last_checkpoint = start
         else:
             writer = TrajectoryWriter.create(
-                out, meta=trainer.meta(), overwrite=overwrite, background=False
+                out, meta=trainer.meta(), overwrite=overwrite, background=True
             )
             trainer.declare_series(writer)
             start, theta = 0, trainer.problem.theta_from_model()
