@@ -12,6 +12,7 @@ from torch import nn
 
 from landscope.models._conv import keras_cifar_convnet, lenet
 from landscope.models._dense import deep_linear, factored_scalar, mlp, softmax_regression
+from landscope.models._maxout import maxout_mlp
 from landscope.models._resnet import resnet18_cifar, resnet20
 
 __all__ = ["MODELS", "ModelSpec", "build_model", "count_parameters", "list_models"]
@@ -73,6 +74,13 @@ MODELS: dict[str, ModelSpec] = {
             "y = w1 w2 x, loss (1 - w1 w2)^2 at x = 1 (Goodfellow sec. 5, Fig. 14)",
             (1,),
             1,
+        ),
+        ModelSpec(
+            "maxout_mlp",
+            maxout_mlp,
+            "maxout MLP, each unit the max of `pieces` linear pieces (Goodfellow 2015 Figs. 1, 18, 19)",
+            (1, 28, 28),
+            10,
         ),
         ModelSpec(
             "lenet",
