@@ -54,8 +54,8 @@ from landscope.training._optim import (
     SGD,
     Adam,
     FlatOptimizer,
-    _generator,
     batch_indices,
+    epoch_permutation,
     learning_rate,
     steps_per_epoch,
 )
@@ -207,7 +207,7 @@ class _Trainer:
         epoch, position = divmod(step, self.spe)
         if self._perm_cache is None or self._perm_cache[0] != epoch:
             # One permutation per epoch, cached; identical to batch_indices(step, ...).
-            perm = torch.randperm(self.n, generator=_generator(self.config.seed, 1, epoch))
+            perm = epoch_permutation(epoch, num_samples=self.n, seed=self.config.seed)
             self._perm_cache = (epoch, perm)
         b = tc.batch_size
         return self._perm_cache[1][position * b : (position + 1) * b]

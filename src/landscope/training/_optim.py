@@ -167,5 +167,10 @@ def batch_indices(
         return torch.randint(0, num_samples, (batch_size,), generator=_generator(seed, 2, step))
     spe = steps_per_epoch(num_samples, batch_size, drop_last)
     epoch, position = divmod(step, spe)
-    perm = torch.randperm(num_samples, generator=_generator(seed, 1, epoch))
+    perm = epoch_permutation(epoch, num_samples=num_samples, seed=seed)
     return perm[position * batch_size : (position + 1) * batch_size]
+
+
+def epoch_permutation(epoch: int, *, num_samples: int, seed: int) -> torch.Tensor:
+    """The random order of the N samples in ``epoch`` (sampling without replacement)."""
+    return torch.randperm(num_samples, generator=_generator(seed, 1, epoch))
