@@ -23,12 +23,15 @@ def _register_all() -> None:
 
     _commands.register(app)
     _commands.register_hessian(app)
-    from landscope.cli import _landscape
+    from landscope.cli import _landscape, _subspace
 
     _landscape.register(app)
+    _subspace.register(app)
+    _subspace.register_reproduce(app)
     # The same analyses grouped under `landscope analyze ...` (analyses that read a run).
     analyze_app = typer.Typer(help="Analyses that read a recorded run.", no_args_is_help=True)
     _landscape.register(analyze_app)
+    _subspace.register(analyze_app)
     app.add_typer(analyze_app, name="analyze")
 
 

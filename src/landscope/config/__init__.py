@@ -20,6 +20,7 @@ from landscope.config._schema import (
     ScheduleConfig,
     StepSelection,
     TrainingConfig,
+    UpdateTransformConfig,
     load_config,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "ScheduleConfig",
     "StepSelection",
     "TrainingConfig",
+    "UpdateTransformConfig",
     # builders
     "build_dataset",
     "build_model",

@@ -220,6 +220,16 @@ class AnalysisConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class UpdateTransformConfig(_Strict):
+    """A transform of each optimizer update (Gur-Ari sec. 4): ``top_subspace_sgd`` (SGD
+    projected onto the top-k Hessian subspace) or ``low_rank_newton`` (eq. 11); ``options`` go
+    to :class:`landscope.subspace.TopSubspaceProjection` / :class:`~landscope.subspace.LowRankNewton`
+    (``k``, ``refresh_every``, ``max_samples``, ``tol``; ``scale`` for Newton)."""
+
+    name: Literal["top_subspace_sgd", "low_rank_newton"]
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class RunConfig(_Strict):
     """Everything that defines a training run."""
 
@@ -236,6 +246,7 @@ class RunConfig(_Strict):
     training: TrainingConfig = Field(default_factory=lambda: TrainingConfig(epochs=1))
     record: RecordConfig = Field(default_factory=RecordConfig)
     analyses: list[AnalysisConfig] = Field(default_factory=list)
+    update_transform: UpdateTransformConfig | None = None
     notes: str = ""
 
     @field_validator("device")

@@ -43,7 +43,9 @@ class CurvatureOperator:
         vector = V.ndim == 1
         V2 = V.reshape(-1, 1) if vector else V
         if V2.ndim != 2 or V2.shape[0] != self.shape[0]:
-            raise ValueError(f"expected a tensor of shape ({self.shape[0]}, k), got {tuple(V.shape)}")
+            raise ValueError(
+                f"expected a tensor of shape ({self.shape[0]}, k), got {tuple(V.shape)}"
+            )
         V2 = V2.to(device=self.device, dtype=self.dtype)
         out = self._matmat(V2)
         self.num_matvecs += V2.shape[1]
@@ -58,7 +60,9 @@ class CurvatureOperator:
     def to_dense(self) -> torch.Tensor:
         """The full p x p matrix, built column block by column block (small p only)."""
         eye = torch.eye(self.shape[0], dtype=self.dtype, device=self.device)
-        return torch.cat([self.matmat(eye[:, i : i + 256]) for i in range(0, self.shape[0], 256)], dim=1)
+        return torch.cat(
+            [self.matmat(eye[:, i : i + 256]) for i in range(0, self.shape[0], 256)], dim=1
+        )
 
     def to_scipy(self):
         """A ``scipy.sparse.linalg.LinearOperator`` on float64 NumPy arrays."""
@@ -69,7 +73,9 @@ class CurvatureOperator:
             T = torch.as_tensor(X.reshape(self.shape[0], -1), dtype=self.dtype, device=self.device)
             return self.matmat(T).detach().cpu().double().numpy().reshape(X.shape)
 
-        return LinearOperator(self.shape, matvec=mm, matmat=mm, rmatvec=mm, rmatmat=mm, dtype=np.float64)
+        return LinearOperator(
+            self.shape, matvec=mm, matmat=mm, rmatvec=mm, rmatmat=mm, dtype=np.float64
+        )
 
 
 class DenseOperator(CurvatureOperator):

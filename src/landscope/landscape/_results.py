@@ -2,52 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from landscope._results_io import load_arrays as _load
+from landscope._results_io import save_arrays as _save
+
 __all__ = ["InterpolationResult", "SurfaceResult", "TrajectoryProjection"]
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None  # JSON has no NaN; arrays in the .npz keep it
-    return value
-
-
-def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
-    base = Path(path)
-    if base.suffix in (".npz", ".json"):
-        base = base.with_suffix("")
-    return base.with_suffix(".npz"), base.with_suffix(".json")
-
-
-def _save(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> tuple[Path, Path]:
-    npz, js = _paths(path)
-    npz.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(npz, **arrays)
-    body = {"meta": _jsonable(meta), "arrays": {k: _jsonable(v) for k, v in arrays.items()}}
-    js.write_text(json.dumps(body, indent=1))
-    return npz, js
-
-
-def _load(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
-    npz, js = _paths(path)
-    with np.load(npz) as f:
-        arrays = {k: f[k] for k in f.files}
-    meta = json.loads(js.read_text())["meta"] if js.exists() else {}
-    return arrays, meta
 
 
 @dataclass

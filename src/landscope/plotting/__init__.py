@@ -7,6 +7,15 @@ from landscope.plotting._landscape import (
     plot_trajectory_projection,
     save_figure,
 )
+from landscope.plotting._subspace import (
+    plot_eigenvalues_over_training,
+    plot_eigenvector_by_layer,
+    plot_eigenvector_weights,
+    plot_overlap_by_dimension,
+    plot_spectrum,
+    plot_subspace_overlap_grid,
+    plot_top_subspace_fraction,
+)
 
 # landscapes: Goodfellow, Vinyals & Saxe (2015); Li et al. (2018)
 __all__ = [
@@ -14,4 +23,12 @@ __all__ = [
     "plot_surface",
     "plot_trajectory_projection",
     "save_figure",
+    # top Hessian subspace: Gur-Ari, Roberts & Dyer (2018)
+    "plot_eigenvalues_over_training",
+    "plot_eigenvector_by_layer",
+    "plot_eigenvector_weights",
+    "plot_overlap_by_dimension",
+    "plot_spectrum",
+    "plot_subspace_overlap_grid",
+    "plot_top_subspace_fraction",
 ]

@@ -9,10 +9,13 @@ from __future__ import annotations
 import torch
 
 __all__ = [
+    "basis_gram",
     "eigenvector_weights",
     "gradient_hessian_overlap",
+    "overlap_vs_dimension",
     "random_vertex_overlap_estimate",
     "subspace_overlap",
+    "subspace_overlap_grid",
     "top_subspace_fraction",
 ]
 
@@ -73,3 +76,80 @@ def random_vertex_overlap_estimate(eigenvalues: torch.Tensor) -> torch.Tensor:
     lam = torch.as_tensor(eigenvalues)
     k = lam.numel()
     return lam.sum() / (k * lam.square().sum()).sqrt()
+
+
+def basis_gram(bases: torch.Tensor) -> torch.Tensor:
+    """All pairwise Gram matrices ``G[s, t] = V_s^T V_t`` of a stack of bases ``bases`` (T, p, m);
+    shape (T, T, m, m), from one (T m x p)(p x T m) product.  Every subspace overlap between the
+    leading ``d <= m`` columns of two bases follows from it without p-sized work:
+    ``overlap_d(s, t) = ||G[s, t, :d, :d]||_F^2 / d`` (eq. 5)."""
+    if bases.ndim != 3:
+        raise ValueError(f"bases must have shape (T, p, m), got {tuple(bases.shape)}")
+    T, p, m = bases.shape
+    flat = bases.permute(1, 0, 2).reshape(p, T * m)
+    return (flat.T @ flat).reshape(T, m, T, m).permute(0, 2, 1, 3)
+
+
+def subspace_overlap_grid(
+    bases: torch.Tensor, columns: slice | range | tuple[int, int] = slice(None)
+) -> torch.Tensor:
+    """Subspace overlap (eq. 5) between the subspaces spanned by ``bases[s][:, columns]`` and
+    ``bases[t][:, columns]`` for every pair of times (s, t): Gur-Ari Fig. 2 (top k: columns
+    ``(0, k)``; "next k": ``(k, 2k)``).  ``bases`` (T, p, m) with orthonormal columns; returns a
+    symmetric (T, T) tensor with ones on the diagonal."""
+    if isinstance(columns, tuple):
+        columns = slice(*columns)
+    elif isinstance(columns, range):
+        columns = slice(columns.start, columns.stop)
+    sub = bases[:, :, columns]
+    d = sub.shape[2]
+    if d == 0:
+        raise ValueError(f"columns {columns} select no column of bases with m={bases.shape[2]}")
+    return basis_gram(sub).square().sum((-1, -2)) / d
+
+
+def overlap_vs_dimension(
+    bases: torch.Tensor,
+    steps: torch.Tensor | list[int],
+    t1: list[int] | torch.Tensor,
+    *,
+    max_dim: int | None = None,
+    min_interval: int = 1,
+) -> torch.Tensor:
+    """Gur-Ari Fig. 3 (and 9, 10 summarised): for each start time ``t1`` and subspace dimension
+    d = 1..max_dim, the overlap (eq. 5) of the top-d subspaces at t1 and t2 averaged over all
+    recorded later times t2 with ``t2 - t1 >= min_interval``.
+
+    Args:
+        bases: (T, p, m) eigenvector bases at ``steps`` (T,), columns ordered by decreasing
+            eigenvalue.
+        t1: start steps (each must be in ``steps``).
+        max_dim: largest d (default m).
+
+    Returns:
+        (len(t1), max_dim) tensor; row i, column d-1 is the mean overlap at dimension d.  A t1
+        with no later time gives NaN.
+    """
+    steps_list = [int(s) for s in torch.as_tensor(steps).tolist()]
+    T, _, m = bases.shape
+    if len(steps_list) != T:
+        raise ValueError(f"{len(steps_list)} steps for {T} bases")
+    max_dim = m if max_dim is None else int(max_dim)
+    if not 1 <= max_dim <= m:
+        raise ValueError(f"max_dim must be in [1, {m}], got {max_dim}")
+    position = {s: i for i, s in enumerate(steps_list)}
+    G = basis_gram(bases[:, :, :max_dim])  # (T, T, D, D)
+    # Cumulative squared Frobenius norms of the leading d x d blocks, d = 1..D.
+    sq = G.square()
+    lead = sq.cumsum(-1).cumsum(-2).diagonal(dim1=-2, dim2=-1)  # (T, T, D)
+    dims = torch.arange(1, max_dim + 1, dtype=bases.dtype, device=bases.device)
+    overlaps = lead / dims
+    out = torch.full((len(t1), max_dim), float("nan"), dtype=bases.dtype)
+    for row, start in enumerate(torch.as_tensor(t1).tolist()):
+        if int(start) not in position:
+            raise ValueError(f"t1={start} is not a recorded step")
+        i = position[int(start)]
+        later = [position[s] for s in steps_list if s - int(start) >= min_interval]
+        if later:
+            out[row] = overlaps[i, later].mean(0).cpu()
+    return out

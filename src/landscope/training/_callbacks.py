@@ -100,14 +100,19 @@ class LayerNorms:
         return {"norms": torch.stack([p.norm() for p in pieces])}
 
 
-ONLINE_ANALYSES: dict[str, Callable[..., OnlineAnalysis]] = {
+ONLINE_ANALYSES: dict[str, Callable[..., OnlineAnalysis] | str] = {
     "gradient_norm": GradientNorm,
     "layer_norms": LayerNorms,
+    # Analyses of later layers are named here as "module:attribute" and imported on first use,
+    # so the training engine does not import the analysis modules it never runs.
+    "top_subspace": "landscope.subspace._tracker:TopSubspaceTracker",
+    "gradient_overlap": "landscope.subspace._tracker:GradientOverlapTracker",
 }
 
 
-def register_online_analysis(name: str, factory: Callable[..., OnlineAnalysis]) -> None:
-    """Make ``factory(every=..., name=..., **options)`` available to configs as ``name``."""
+def register_online_analysis(name: str, factory: Callable[..., OnlineAnalysis] | str) -> None:
+    """Make ``factory(every=..., name=..., **options)`` available to configs as ``name``
+    (``factory`` may be a ``"module:attribute"`` string, imported on first use)."""
     ONLINE_ANALYSES[name] = factory
 
 
@@ -118,6 +123,11 @@ def make_online_analysis(name: str, every: int, options: Mapping[str, Any]) -> O
         raise ValueError(
             f"unknown online analysis {name!r}; allowed: {', '.join(sorted(ONLINE_ANALYSES))}"
         ) from None
+    if isinstance(factory, str):
+        import importlib
+
+        module, _, attr = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attr)
     try:
         return factory(every=every, name=name, **options)
     except TypeError as exc:

@@ -154,6 +154,11 @@ class _Trainer:
         self.callbacks = list(callbacks) + [
             make_online_analysis(a.name, a.every, a.options) for a in config.analyses
         ]
+        if update_transform is None and config.update_transform is not None:
+            from landscope.subspace._optimizers import make_update_transform
+
+            ut = config.update_transform
+            update_transform = make_update_transform(ut.name, ut.options)
         self.update_transform = update_transform
         self.last_checkpoint = 0
         self.progress = progress
@@ -359,9 +364,21 @@ class _Trainer:
                 if isinstance(value, torch.Tensor)
                 else np.asarray(value)
             )
-            dtype = arr.dtype if arr.dtype.kind in "iub" else np.dtype("float64")
+            # Scalars and vectors are stored in float64; matrices (e.g. eigenvector bases, which
+            # can be megabytes per record) keep their floating dtype, and their chunks hold as
+            # many records as fit in about 4 MB, so a flush never rewrites a huge chunk.
+            if arr.dtype.kind in "iub" or (arr.ndim >= 2 and arr.dtype.kind == "f"):
+                dtype = arr.dtype
+            else:
+                dtype = np.dtype("float64")
+            row_bytes = max(1, arr.size * dtype.itemsize)
+            chunk_rows = int(max(1, min(64, (4 << 20) // row_bytes)))
             writer.add_series(
-                name, shape=arr.shape, dtype=dtype, chunk_rows=64, description="online analysis"
+                name,
+                shape=arr.shape,
+                dtype=dtype,
+                chunk_rows=chunk_rows,
+                description="online analysis",
             )
             self._series.add(name)
         writer.append(name, step, value)

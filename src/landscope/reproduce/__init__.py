@@ -1,0 +1,26 @@
+"""Reproductions of the papers' experiments on offline data (``landscope reproduce NAME``).
+
+Each reproduction trains what it needs, runs the analyses, and writes ``report.md``,
+``report.html``, ``results.json`` and figures with our numbers beside the paper's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from landscope.reproduce._gurari import fig2 as gurari_fig2
+from landscope.reproduce._gurari import table1 as gurari_table1
+
+__all__ = ["REPRODUCTIONS", "gurari_fig2", "gurari_table1"]
+
+#: name -> (function(out, quick=..., progress=...) -> results dict, one-line description)
+REPRODUCTIONS: dict[str, tuple[Callable[..., dict], str]] = {
+    "gurari-table1": (
+        gurari_table1,
+        "Gur-Ari et al. Table 1: mean overlap(g, Hg) over the last steps, 9 setups",
+    ),
+    "gurari-fig2": (
+        gurari_fig2,
+        "Gur-Ari et al. Fig. 1, 2, 3, 8, 11: top-subspace tracking of the FC net on digits",
+    ),
+}

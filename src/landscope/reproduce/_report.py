@@ -1,0 +1,82 @@
+"""Writing a reproduction's report: ``report.md`` (our numbers beside the paper's), ``results.json``
+and ``report.html`` (the same tables with the PNG figures embedded)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from landscope._results_io import jsonable
+
+__all__ = ["Report"]
+
+
+@dataclass
+class Report:
+    """A reproduction's write-up, built section by section, saved as Markdown, JSON and HTML."""
+
+    title: str
+    out: Path
+    sections: list[tuple[str, str]] = field(default_factory=list)  # (kind, text or path)
+    results: dict = field(default_factory=dict)
+
+    def text(self, markdown: str) -> None:
+        self.sections.append(("text", markdown.strip()))
+
+    def table(self, header: list[str], rows: list[list[object]]) -> None:
+        def cell(v: object) -> str:
+            if isinstance(v, float):
+                return "nan" if v != v else f"{v:.3g}" if abs(v) < 1e-2 and v != 0 else f"{v:.3f}"
+            return str(v)
+
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+        self.sections.append(("table", "\n".join(lines)))
+
+    def figure(self, path: Path, caption: str) -> None:
+        self.sections.append(("figure", f"{Path(path).name}\n{caption}"))
+
+    def save(self) -> dict[str, Path]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        md = [f"# {self.title}", ""]
+        body = []
+        for kind, value in self.sections:
+            if kind == "figure":
+                name, caption = value.split("\n", 1)
+                md += [f"![{caption}]({name})", "", f"*{caption}*", ""]
+                data = base64.b64encode((self.out / name).read_bytes()).decode()
+                body.append(
+                    f'<figure><img src="data:image/png;base64,{data}" style="max-width:100%">'
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                )
+            elif kind == "table":
+                md += [value, ""]
+                rows = [
+                    r.strip("|").split("|") for r in value.splitlines() if not r.startswith("|---")
+                ]
+                cells = [
+                    "<tr>" + "".join(f"<{t}>{html.escape(c.strip())}</{t}>" for c in r) + "</tr>"
+                    for t, r in (("th" if i == 0 else "td", r) for i, r in enumerate(rows))
+                ]
+                body.append(
+                    "<table border=1 cellspacing=0 cellpadding=4>" + "".join(cells) + "</table>"
+                )
+            else:
+                md += [value, ""]
+                body.append("".join(f"<p>{html.escape(p)}</p>" for p in value.split("\n\n")))
+        paths = {
+            "markdown": self.out / "report.md",
+            "json": self.out / "results.json",
+            "html": self.out / "report.html",
+        }
+        paths["markdown"].write_text("\n".join(md))
+        paths["json"].write_text(json.dumps(jsonable(self.results), indent=1))
+        paths["html"].write_text(
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}"
+            f"</title></head><body style='font-family:sans-serif;max-width:60em'>"
+            f"<h1>{html.escape(self.title)}</h1>{''.join(body)}</body></html>"
+        )
+        return paths
