@@ -61,7 +61,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.special import wrightomega
 
 from landscope.subspace._measures import eigenvector_weights, top_subspace_fraction
 
@@ -180,6 +179,8 @@ class ToyFlow:
 
 def _margin(s: np.ndarray) -> np.ndarray:
     """The solution x of x + e^x = s, elementwise (float64)."""
+    from scipy.special import wrightomega  # lazy: scipy only when the flow is evaluated
+
     omega = wrightomega(s).real
     # omega + log(omega) = s: log(omega) has no cancellation at large s, s - omega none at s < 1
     # (where omega may underflow).
