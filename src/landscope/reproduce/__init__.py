@@ -10,8 +10,10 @@ from collections.abc import Callable
 
 from landscope.reproduce._gurari import fig2 as gurari_fig2
 from landscope.reproduce._gurari import table1 as gurari_table1
+from landscope.reproduce._gurari_optim import optimizers as gurari_optimizers
+from landscope.reproduce._gurari_toy import toy as gurari_toy
 
-__all__ = ["REPRODUCTIONS", "gurari_fig2", "gurari_table1"]
+__all__ = ["REPRODUCTIONS", "gurari_fig2", "gurari_optimizers", "gurari_table1", "gurari_toy"]
 
 #: name -> (function(out, quick=..., progress=...) -> results dict, one-line description)
 REPRODUCTIONS: dict[str, tuple[Callable[..., dict], str]] = {
@@ -22,5 +24,13 @@ REPRODUCTIONS: dict[str, tuple[Callable[..., dict], str]] = {
     "gurari-fig2": (
         gurari_fig2,
         "Gur-Ari et al. Fig. 1, 2, 3, 8, 11: top-subspace tracking of the FC net on digits",
+    ),
+    "gurari-toy": (
+        gurari_toy,
+        "Gur-Ari et al. sec. 3 / App. E: Gaussian-mixture toy model vs its exact solution",
+    ),
+    "gurari-optimizers": (
+        gurari_optimizers,
+        "Gur-Ari et al. sec. 4: projected SGD and low-rank Newton (eq. 11) vs SGD",
     ),
 }

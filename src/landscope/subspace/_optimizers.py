@@ -45,6 +45,7 @@ class _TopSubspaceTransform:
         tol: float = 1e-4,
         warm_start: bool = True,
         seed: int = 0,
+        start: int = 0,
     ):
         if k is not None and k < 1:
             raise ValueError(f"k must be positive, got {k}")
@@ -52,6 +53,7 @@ class _TopSubspaceTransform:
             raise ValueError(f"refresh_every must be positive, got {refresh_every}")
         self.k, self.refresh_every, self.max_samples = k, int(refresh_every), max_samples
         self.tol, self.warm_start, self.seed = float(tol), bool(warm_start), int(seed)
+        self.start = int(start)
         self.basis: torch.Tensor | None = None  # (p, k) orthonormal
         self.eigenvalues: torch.Tensor | None = None  # (k,)
         self.basis_step: int | None = None
@@ -97,11 +99,15 @@ class TopSubspaceProjection(_TopSubspaceTransform):
         tol: Lanczos relative residual tolerance.
         warm_start: start each refresh from the previous basis.
         seed: Lanczos start vector / subset seed.
+        start: plain optimizer updates before this step (e.g. project only after a warm-up,
+            when the gradient has entered the top subspace).
     """
 
     name = "top_subspace_sgd"
 
     def __call__(self, ctx: UpdateContext) -> torch.Tensor:
+        if ctx.step < self.start:
+            return ctx.update
         V, _ = self._current(ctx)
         return V @ (V.T @ ctx.update)
 
@@ -129,6 +135,8 @@ class LowRankNewton(_TopSubspaceTransform):
         self.scale, self.min_eigenvalue = float(scale), float(min_eigenvalue)
 
     def __call__(self, ctx: UpdateContext) -> torch.Tensor:
+        if ctx.step < self.start:
+            return ctx.update
         V, lam = self._current(ctx)
         keep = lam > self.min_eigenvalue * lam[0].clamp_min(0)
         keep &= lam > 0
