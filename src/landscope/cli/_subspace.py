@@ -141,7 +141,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"  {path}")
 
 
-_REPRODUCTION_NAMES = "gurari-table1, gurari-fig2, gurari-toy, gurari-optimizers"  # checked against the registry in tests
+_REPRODUCTION_NAMES = "gurari-table1, gurari-fig2, gurari-toy, gurari-spectrum, gurari-optimizers"  # checked against the registry in tests
 
 
 def register_reproduce(app: typer.Typer) -> None:

@@ -11,9 +11,17 @@ from collections.abc import Callable
 from landscope.reproduce._gurari import fig2 as gurari_fig2
 from landscope.reproduce._gurari import table1 as gurari_table1
 from landscope.reproduce._gurari_optim import optimizers as gurari_optimizers
+from landscope.reproduce._gurari_spectrum import spectrum as gurari_spectrum
 from landscope.reproduce._gurari_toy import toy as gurari_toy
 
-__all__ = ["REPRODUCTIONS", "gurari_fig2", "gurari_optimizers", "gurari_table1", "gurari_toy"]
+__all__ = [
+    "REPRODUCTIONS",
+    "gurari_fig2",
+    "gurari_optimizers",
+    "gurari_spectrum",
+    "gurari_table1",
+    "gurari_toy",
+]
 
 #: name -> (function(out, quick=..., progress=...) -> results dict, one-line description)
 REPRODUCTIONS: dict[str, tuple[Callable[..., dict], str]] = {
@@ -28,6 +36,10 @@ REPRODUCTIONS: dict[str, tuple[Callable[..., dict], str]] = {
     "gurari-toy": (
         gurari_toy,
         "Gur-Ari et al. sec. 3 / App. E: Gaussian-mixture toy model vs its exact solution",
+    ),
+    "gurari-spectrum": (
+        gurari_spectrum,
+        "Gur-Ari et al. Fig. 4-7: full spectrum, top eigenvector by layer, outliers vs classes",
     ),
     "gurari-optimizers": (
         gurari_optimizers,
