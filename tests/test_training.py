@@ -343,3 +343,13 @@ def test_interrupt_checkpoints_and_resume_matches(tmp_path):
     resumed = train(None, tmp_path / "int", resume=True, progress=False)
     for name in ("params", "updates", "batch_loss", "train_loss"):
         assert np.array_equal(resumed.read(name), reference.read(name)), name
+
+
+def test_training_threads_are_set_recorded_and_restored(tmp_path):
+    before = torch.get_num_threads()
+    target = 2 if before == 1 else 1
+    cfg = _config()
+    cfg["training"] = {**cfg.get("training", {}), "threads": target}
+    run = train(cfg, tmp_path / "run", progress=False)
+    assert run.meta["versions"]["torch_num_threads"] == str(target)
+    assert torch.get_num_threads() == before

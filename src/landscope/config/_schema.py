@@ -174,6 +174,12 @@ class TrainingConfig(_Strict):
     chunk_size: int | None = Field(
         4096, ge=1, description="samples per chunk in full-dataset evaluation"
     )
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch intra-op threads during the run (default: torch's setting); one "
+        "thread is faster for small nets on few cores (benchmarks/results/recording.md)",
+    )
 
     @model_validator(mode="after")
     def _length(self) -> TrainingConfig:

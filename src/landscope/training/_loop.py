@@ -508,14 +508,14 @@ def train(
         NonFiniteLossError: the loss became NaN/inf (records before that step are on disk).
         TrainingInterrupted: Ctrl-C (a checkpoint to resume from is on disk).
     """
-    from landscope.trajectory import TrajectoryWriter, open_run
-
     if out is None:
         raise ValueError("train needs an output run folder `out`")
     out = Path(out)
     if resume:
-        writer = TrajectoryWriter.open_for_resume(out, background=True)
-        stored = load_config(writer.meta["config"])
+        from landscope.trajectory import _format as fmt
+
+        fmt.check_run_folder(out)
+        stored = load_config(fmt.read_json_file(out / fmt.META)["config"])
         if config is not None:
             given = (
                 config
@@ -532,6 +532,23 @@ def train(
             raise ValueError("train needs a config (or resume=True)")
         config = config if isinstance(config, RunConfig) else load_config(config)
 
+    threads_before = torch.get_num_threads()
+    if config.training.threads is not None:
+        # Restored on return; recorded in meta.json (bitwise resume needs the same count).
+        torch.set_num_threads(config.training.threads)
+    try:
+        return _train(
+            config, out, resume, overwrite, model, dataset, callbacks, update_transform, progress
+        )
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(config, out, resume, overwrite, model, dataset, callbacks, update_transform, progress):
+    from landscope.trajectory import TrajectoryWriter, open_run
+
+    if resume:
+        writer = TrajectoryWriter.open_for_resume(out, background=True)
     with torch.random.fork_rng(
         devices=[torch.device(config.device)] if config.device.startswith("cuda") else []
     ):
