@@ -320,6 +320,21 @@ def test_cli_analyze_subspace_offline_and_online(tmp_path):
     assert json.loads((tmp_path / "on" / "summary.json").read_text())["source"] == "online"
     r = runner.invoke(
         app,
+        ["analyze", "subspace", str(tmp_path / "run"), "--out", str(tmp_path / "sp"), "--spectrum"],
+    )
+    assert r.exit_code == 0, r.output
+    spec = json.loads((tmp_path / "sp" / "summary.json").read_text())["spectrum"]
+    problem, _ = landscope.config.build_problems(
+        landscope.config.load_config({**cfg, "dtype": "float64"})
+    )
+    theta = torch.as_tensor(landscope.open_run(tmp_path / "run").read("params", steps=[20])[0])
+    lam = np.linalg.eigvalsh(torch.func.hessian(reference_loss(problem))(theta.double()).numpy())[
+        ::-1
+    ]
+    np.testing.assert_allclose(spec["top"], lam[:6], atol=1e-10 * abs(lam[0]))
+    assert spec["step"] == 20 and (tmp_path / "sp" / "fig6_top_eigenvector.png").exists()
+    r = runner.invoke(
+        app,
         [
             "analyze",
             "subspace",

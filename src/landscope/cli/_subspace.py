@@ -57,6 +57,13 @@ def register(app: typer.Typer) -> None:
             int, typer.Option(help="Table 1 summary: mean overlap over the last N steps")
         ] = 1000,
         seed: Annotated[int, typer.Option(help="seed of the random control vectors")] = 0,
+        spectrum: Annotated[
+            bool,
+            typer.Option(
+                help="also the full dense Hessian spectrum at the last analyzed step (Fig. 4, "
+                "outlier count, top eigenvector by layer, Fig. 6); needs p <= 10,000"
+            ),
+        ] = False,
     ) -> None:
         """Top Hessian subspace along a run (Gur-Ari et al. 2018): f_top (eq. 2), overlap(g, Hg)
         (eq. 3) with random-vector controls, c_i^2 (eq. 12), top eigenvalues, and from the
@@ -129,6 +136,8 @@ def register(app: typer.Typer) -> None:
             }
             figures.append(("fig2_subspace_overlap.png", plot_subspace_overlap_grid(analysis)))
             figures.append(("fig3_overlap_by_dimension.png", plot_overlap_by_dimension(analysis)))
+        if spectrum:
+            figures += _spectrum(run_dir, analysis, dtype, summary, out)
         for name, fig in figures:
             written.append(str(save_figure(fig, out / name)))
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
@@ -142,6 +151,50 @@ def register(app: typer.Typer) -> None:
 
 
 _REPRODUCTION_NAMES = "gurari-table1, gurari-fig2, gurari-toy, gurari-spectrum, gurari-optimizers"  # checked against the registry in tests
+
+
+def _spectrum(run_dir: Path, analysis, dtype: str | None, summary: dict, out: Path) -> list:
+    """Dense spectrum at the last analyzed step: spectrum.npz, outliers in ``summary``, figures."""
+    import numpy as np
+    import torch
+
+    from landscope.config import build_problems, load_config
+    from landscope.curvature import DEFAULT_MAX_PARAMS, hessian_eigh
+    from landscope.plotting import plot_eigenvector_by_layer, plot_spectrum
+    from landscope.subspace import count_outliers
+    from landscope.trajectory import open_run
+
+    run = open_run(run_dir)
+    cfg = load_config(run.config)
+    cfg = cfg.model_copy(update={"dtype": dtype or "float64"})
+    problem, _ = build_problems(cfg)
+    if problem.num_params > DEFAULT_MAX_PARAMS:
+        _fail(
+            f"--spectrum needs the dense Hessian: p = {problem.num_params:,} > {DEFAULT_MAX_PARAMS:,}; "
+            "the top eigenvalues are in subspace.npz (Lanczos)"
+        )
+    recorded = run.steps("params")
+    step = int(recorded[recorded <= int(analysis.steps[-1])][-1])
+    theta = torch.as_tensor(run.read("params", steps=[step])[0]).to(problem.device, problem.dtype)
+    lam, vec = hessian_eigh(problem, theta)
+    lam_np = lam.cpu().numpy()
+    np.savez(out / "spectrum.npz", eigenvalues=lam_np, top_eigenvector=vec[:, 0].cpu().numpy())
+    k = analysis.k
+    summary["spectrum"] = {
+        "step": step,
+        "outliers": count_outliers(lam_np, max_outliers=2 * k),
+        "outlier_rule": f"count_outliers(method='largest_gap', max_outliers={2 * k}, min_ratio=2)",
+        "top": lam_np[: 2 * k].tolist(),
+        "negative": int((lam_np < 0).sum()),
+        "most_negative": float(lam_np.min()),
+    }
+    return [
+        ("fig4_spectrum.png", plot_spectrum(lam_np, k=k)),
+        (
+            "fig6_top_eigenvector.png",
+            plot_eigenvector_by_layer(vec[:, 0].cpu().numpy(), problem.layout),
+        ),
+    ]
 
 
 def register_reproduce(app: typer.Typer) -> None:
