@@ -452,15 +452,31 @@ def test_failed_initialize_leaves_model_untouched():
 
 
 def test_unknown_parameter_types_raise_unless_not_strict():
-    model = nn.Sequential(nn.Embedding(5, 3), nn.Linear(3, 2))
-    embedding = model[0].weight.detach().clone()
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.full((2,), 3.0))
+            self.lin = nn.Linear(3, 2)
+
+    model = Scaled()
     with pytest.raises(
-        ValueError, match=r"does not know how to initialize parameter\(s\) \['0.weight'\]"
+        ValueError, match=r"does not know how to initialize parameter\(s\) \['scale'\]"
     ):
         initialize(model, seed=0)
     initialize(model, "constant", seed=0, strict=False, weight_params={"value": 1.0})
-    assert torch.equal(model[0].weight, embedding)
-    assert torch.equal(model[1].weight, torch.ones(2, 3))
+    assert torch.equal(model.scale, torch.full((2,), 3.0))
+    assert torch.equal(model.lin.weight, torch.ones(2, 3))
+
+
+def test_embedding_tables_are_drawn_like_dense_weights():
+    model = nn.Sequential(nn.Embedding(5, 3), nn.Linear(3, 2))
+    initialize(model, "glorot_uniform", seed=0)
+    limit = (6 / (5 + 3)) ** 0.5  # Glorot with fan_in = 3 (dim), fan_out = 5 (rows)
+    w = model[0].weight
+    assert w.abs().max() <= limit and w.abs().max() > 0.5 * limit
+    again = nn.Sequential(nn.Embedding(5, 3), nn.Linear(3, 2))
+    initialize(again, "glorot_uniform", seed=0)
+    assert torch.equal(again[0].weight, w)
 
 
 def test_registry_names():

@@ -14,6 +14,7 @@ from landscope.data._local import (
     load_mnist,
     read_idx,
 )
+from landscope.data._markov import load_markov_sequences
 from landscope.data._mnist1d import load_mnist1d
 from landscope.data._registry import DATASETS, DatasetInfo, list_datasets, load_dataset
 from landscope.data._synthetic import load_gaussian_mixture, load_sine, mixture_means
@@ -36,6 +37,7 @@ __all__ = [
     "load_auto_mpg",
     "load_digits",
     "load_gaussian_mixture",
+    "load_markov_sequences",
     "load_iris",
     "load_mnist1d",
     "load_sine",

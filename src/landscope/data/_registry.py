@@ -9,6 +9,7 @@ from typing import Any
 
 from landscope.data._digits import load_digits
 from landscope.data._local import load_cifar10, load_cifar100, load_fashion_mnist, load_mnist
+from landscope.data._markov import load_markov_sequences
 from landscope.data._mnist1d import load_mnist1d
 from landscope.data._synthetic import load_gaussian_mixture, load_sine
 from landscope.data._tabular import load_auto_mpg, load_iris
@@ -142,6 +143,19 @@ _INFOS = (
         n_test=200,
         source="synthetic",
         paper="Gur-Ari et al. Table 1",
+    ),
+    DatasetInfo(
+        name="markov_sequences",
+        loader=load_markov_sequences,
+        description="next token after 12 tokens of a random order-2 Markov chain, 10 tokens "
+        "(int64 ids; offline stand-in for Penn Treebank)",
+        task="classification",
+        input_shape=(12,),
+        num_classes=10,
+        n_train=1600,
+        n_test=400,
+        source="synthetic",
+        paper="Goodfellow et al. Fig. 8, 16 (LSTM)",
     ),
     DatasetInfo(
         name="mnist",

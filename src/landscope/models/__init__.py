@@ -8,6 +8,7 @@ generator, never from the global random state.
 from landscope.models._conv import KerasCifarConvNet, LeNet, keras_cifar_convnet, lenet
 from landscope.models._dense import MLP, deep_linear, factored_scalar, mlp, softmax_regression
 from landscope.models._initializers import INITIALIZERS, Initializer, initialize, keras_fans
+from landscope.models._lstm import LSTMClassifier, lstm
 from landscope.models._maxout import MaxoutMLP, maxout_mlp
 from landscope.models._registry import MODELS, ModelSpec, build_model, count_parameters, list_models
 from landscope.models._resnet import BasicBlock, CifarResNet, resnet18_cifar, resnet20
@@ -28,6 +29,7 @@ __all__ = [
     "deep_linear",
     "factored_scalar",
     "keras_cifar_convnet",
+    "lstm",
     "lenet",
     "maxout_mlp",
     "mlp",
@@ -37,6 +39,7 @@ __all__ = [
     # modules
     "BasicBlock",
     "CifarResNet",
+    "LSTMClassifier",
     "MaxoutMLP",
     "KerasCifarConvNet",
     "LeNet",

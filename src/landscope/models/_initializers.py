@@ -363,7 +363,7 @@ def initialize(
             for ``"constant"``, ``{"gain": 1.0}`` for ``"orthogonal"``).
         bias_params: keyword parameters of the bias initializer.
         strict: if true (default), a trainable parameter that is none of the above (e.g. an
-            ``nn.Embedding`` or a bare ``nn.Parameter``) raises ``ValueError``; if false it is
+            bare ``nn.Parameter``) raises ``ValueError``; if false it is
             left as it is.
 
     Returns:
@@ -388,7 +388,7 @@ def initialize(
     norms: list[nn.Module] = []
     covered: set[int] = set()
     for name, module in model.named_modules():
-        if isinstance(module, _LINEAR_TYPES + _CONV_TYPES):
+        if isinstance(module, _LINEAR_TYPES + _CONV_TYPES + (nn.Embedding,)):
             if isinstance(module.weight, nn.parameter.UninitializedParameter):
                 raise ValueError(f"layer {name!r} is a lazy module; run a forward pass first")
             layers.append((name, module))
@@ -401,14 +401,16 @@ def initialize(
     if strict and uncovered:
         raise ValueError(
             f"initialize() does not know how to initialize parameter(s) {uncovered}: only "
-            "Linear/Conv/ConvTranspose and normalization layers are handled; initialize "
+            "Linear/Conv/ConvTranspose/Embedding and normalization layers are handled; initialize "
             "those yourself and pass strict=False to leave them unchanged"
         )
 
     generator = torch.Generator().manual_seed(seed)
     draws: list[tuple[torch.Tensor, torch.Tensor]] = []
     for name, module in layers:
-        w, b = module.weight, module.bias
+        # An Embedding's table (num, dim) is drawn like a dense weight with fan_in = dim and
+        # fan_out = num (keras_fans of its shape); it has no bias.
+        w, b = module.weight, getattr(module, "bias", None)
         fans = keras_fans(w.shape)
         draws.append((w, _draw(weight_init, w, f"{name}.weight", generator, fans, w_params)))
         if b is not None:

@@ -12,6 +12,7 @@ from torch import nn
 
 from landscope.models._conv import keras_cifar_convnet, lenet
 from landscope.models._dense import deep_linear, factored_scalar, mlp, softmax_regression
+from landscope.models._lstm import lstm
 from landscope.models._maxout import maxout_mlp
 from landscope.models._resnet import resnet18_cifar, resnet20
 
@@ -80,6 +81,14 @@ MODELS: dict[str, ModelSpec] = {
             maxout_mlp,
             "maxout MLP, each unit the max of `pieces` linear pieces (Goodfellow 2015 Figs. 1, 18, 19)",
             (1, 28, 28),
+            10,
+        ),
+        ModelSpec(
+            "lstm",
+            lstm,
+            "embedding + LSTM cells (written out: double backward works on GPU) + dense, "
+            "next-token logits (Goodfellow 2015 Figs. 8, 16)",
+            (12,),
             10,
         ),
         ModelSpec(

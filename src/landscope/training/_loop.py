@@ -180,7 +180,8 @@ class _Trainer:
         self.eval_steps = selected_steps(config.record.eval, self.total_steps)
         self._perm_cache: tuple[int, torch.Tensor] | None = None
         x, y = self.dataset.train.x, self.dataset.train.y
-        self.x_train = x.to(device=self.device, dtype=self.dtype)
+        # Integer inputs (token ids) stay integer; floating inputs take the run's dtype.
+        self.x_train = x.to(device=self.device, dtype=self.dtype if x.is_floating_point() else None)
         self.y_train = y.to(device=self.device, dtype=self.dtype if y.is_floating_point() else None)
 
     # --- pieces ----------------------------------------------------------------------------
