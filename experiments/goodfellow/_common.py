@@ -69,6 +69,26 @@ def trained_run(activation: str, seed: int, args) -> Path:
     return folder
 
 
+def train_or_reuse(cfg: dict, args) -> Path:
+    """Train ``cfg`` into ``<out>/<quick|full>/<name>`` unless that run is complete (or --retrain)."""
+    folder = args.out / ("quick" if args.quick else "full") / cfg["name"]
+    if args.retrain or not (folder / "summary.json").exists():
+        t0 = time.perf_counter()
+        run = landscope.train(cfg, folder, overwrite=True, progress=False)
+        final = run.read_json("summary.json").get("final", {})
+        print(f"trained {cfg['name']} in {time.perf_counter() - t0:.1f} s: {final}")
+    return folder
+
+
+def thinned_trajectory(run: LoadedRun, points: int = 100) -> torch.Tensor:
+    """About ``points`` evenly spaced recorded parameter vectors, always ending at the last."""
+    every = max(1, len(run.steps) // points)
+    traj = run.trajectory[::every]
+    if not bool((traj[-1] == run.theta_f).all()):
+        traj = torch.cat([traj, run.theta_f[None]])
+    return traj
+
+
 class LoadedRun:
     """A run's problems (rebuilt from its config: the model object is fresh, theta comes from
     the recorded parameters) and its trajectory."""

@@ -19,10 +19,16 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
-from _common import MLP_CONFIG, LoadedRun, check, figure_path, parser
+from _common import (
+    MLP_CONFIG,
+    LoadedRun,
+    check,
+    figure_path,
+    parser,
+    thinned_trajectory,
+    train_or_reuse,
+)
 
-import landscope
 from landscope.landscape import alpha_beta_surface, evaluate_surface, interpolate, local_minima
 from landscope.plotting import plot_interpolation, plot_surface
 
@@ -49,12 +55,7 @@ def main() -> None:
     args = parser(__doc__.splitlines()[0]).parse_args()
     t0 = time.perf_counter()
     cfg = maxout_config(args.data, args.quick)
-    folder = args.out / ("quick" if args.quick else "full") / cfg["name"]
-    if args.retrain or not (folder / "summary.json").exists():
-        run = landscope.train(cfg, folder, overwrite=True, progress=False)
-        print(
-            f"trained in {time.perf_counter() - t0:.1f} s: {run.read_json('summary.json')['final']}"
-        )
+    folder = train_or_reuse(cfg, args)
     run = LoadedRun(folder, dtype="float32")
 
     # Fig. 1 right: the learning curve; most of the decrease early
@@ -91,10 +92,7 @@ def main() -> None:
 
     # Fig. 18 / 19: (alpha, beta) surface, and a zoom near the end of learning
     n = 21 if args.quick else 41
-    every = max(1, len(run.steps) // 100)
-    traj = run.trajectory[::every]
-    if not bool((traj[-1] == run.theta_f).all()):
-        traj = torch.cat([traj, run.theta_f[None]])
+    traj = thinned_trajectory(run)
     ruled = alpha_beta_surface(run.theta_i, run.theta_f, traj)
     bmax = float(ruled.beta.max())
     distance = float((run.theta_f - run.theta_i).double().norm())

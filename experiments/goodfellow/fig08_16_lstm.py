@@ -19,8 +19,15 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
-from _common import LoadedRun, check, figure_path, interior_minima, parser
+from _common import (
+    LoadedRun,
+    check,
+    figure_path,
+    interior_minima,
+    parser,
+    thinned_trajectory,
+    train_or_reuse,
+)
 
 import landscope
 from landscope.landscape import alpha_beta_surface, evaluate_surface, interpolate
@@ -46,12 +53,7 @@ def main() -> None:
     args = parser(__doc__.splitlines()[0]).parse_args()
     t0 = time.perf_counter()
     cfg = lstm_config(args.quick)
-    folder = args.out / ("quick" if args.quick else "full") / cfg["name"]
-    if args.retrain or not (folder / "summary.json").exists():
-        run = landscope.train(cfg, folder, overwrite=True, progress=False)
-        print(
-            f"trained in {time.perf_counter() - t0:.1f} s: {run.read_json('summary.json')['final']}"
-        )
+    folder = train_or_reuse(cfg, args)
     run = LoadedRun(folder, dtype="float64")
     bayes = landscope.data.load_dataset("markov_sequences").meta["bayes_loss"]
     final = run.train.loss(run.theta_f).item()
@@ -89,10 +91,7 @@ def main() -> None:
     )
 
     n = 21 if args.quick else 41
-    every = max(1, len(run.steps) // 100)
-    traj = run.trajectory[::every]
-    if not bool((traj[-1] == run.theta_f).all()):
-        traj = torch.cat([traj, run.theta_f[None]])
+    traj = thinned_trajectory(run)
     ruled = alpha_beta_surface(run.theta_i, run.theta_f, traj)
     beta_max = float(ruled.beta.max())
     surf = evaluate_surface(

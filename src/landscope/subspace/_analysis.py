@@ -19,25 +19,11 @@ import torch
 
 from landscope._results_io import load_arrays, save_arrays
 from landscope.problem import Problem
-from landscope.subspace._measure import infer_num_classes, measure_top_subspace
+from landscope.subspace._measure import SCALAR_KEYS, infer_num_classes, measure_top_subspace
 from landscope.subspace._measures import overlap_vs_dimension, subspace_overlap_grid
 from landscope.subspace._tracker import subset_indices
 
 __all__ = ["SCALAR_KEYS", "SubspaceAnalysis", "analyze_run", "analyze_trajectory", "read_tracked"]
-
-SCALAR_KEYS = (
-    "loss",
-    "accuracy",
-    "gradient_norm",
-    "fraction",
-    "fraction_next",
-    "overlap",
-    "vertex_estimate",
-    "random_top_overlap",
-    "random_full_overlap",
-    "max_relative_residual",
-    "num_matvecs",
-)
 
 
 @dataclass

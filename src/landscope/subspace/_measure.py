@@ -23,6 +23,7 @@ from landscope.subspace._measures import (
 )
 
 __all__ = [
+    "SCALAR_KEYS",
     "GradientOverlap",
     "TopSubspaceMeasurement",
     "infer_num_classes",
@@ -31,6 +32,21 @@ __all__ = [
 ]
 
 Indices = torch.Tensor | list[int] | None
+
+#: The per-step numbers of a :class:`TopSubspaceMeasurement` kept as float series along training.
+SCALAR_KEYS = (
+    "loss",
+    "accuracy",
+    "gradient_norm",
+    "fraction",
+    "fraction_next",
+    "overlap",
+    "vertex_estimate",
+    "random_top_overlap",
+    "random_full_overlap",
+    "max_relative_residual",
+    "num_matvecs",
+)
 
 
 def infer_num_classes(problem: Problem) -> int | None:
@@ -156,25 +172,7 @@ class TopSubspaceMeasurement:
 
     def scalars(self) -> dict[str, float | int | bool]:
         """The per-step numbers (no arrays)."""
-        return {
-            key: getattr(self, key)
-            for key in (
-                "step",
-                "k",
-                "loss",
-                "accuracy",
-                "gradient_norm",
-                "fraction",
-                "fraction_next",
-                "overlap",
-                "vertex_estimate",
-                "random_top_overlap",
-                "random_full_overlap",
-                "converged",
-                "max_relative_residual",
-                "num_matvecs",
-            )
-        }
+        return {key: getattr(self, key) for key in ("step", "k", *SCALAR_KEYS, "converged")}
 
     @property
     def top_weight(self) -> float:
