@@ -100,8 +100,20 @@ def main() -> None:
         ("fig18_maxout_surface", (-0.25, 1.25), (-0.5 * bmax, 1.5 * bmax)),
         ("fig19_maxout_zoom", (0.8, 1.05), (-0.1 * bmax, 0.3 * bmax)),
     ):
+        # Draw only the trajectory points inside the window (the zoom's axes follow the drawn
+        # trajectory); they are points of the trajectory that defines the surface, so they lie on it.
+        inside = (
+            (ruled.alpha_fraction >= a_range[0])
+            & (ruled.alpha_fraction <= a_range[1])
+            & (ruled.beta >= b_range[0])
+            & (ruled.beta <= b_range[1])
+        )
         surf = evaluate_surface(
-            run.train, ruled, np.linspace(*a_range, n), np.linspace(*b_range, n), trajectory=traj
+            run.train,
+            ruled,
+            np.linspace(*a_range, n),
+            np.linspace(*b_range, n),
+            trajectory=traj[inside.to(traj.device)],
         )
         gap = surf.meta["trajectory_max_distance_from_surface"]
         check(

@@ -8,8 +8,10 @@ in the dataset's meta), with SGD + momentum via the landscope training engine.
 
 Checks the paper's reading: along the line from initialization to solution there is no
 difficult structure -- a single minimum on [0, 1], near the solution, and no barrier (the cost never rises
-above its value at the initialization inside [0, 1]); the trajectory lies on the (alpha, beta)
-surface, and along beta = 0 the surface has its minimum at the solution end.
+above its value at the initialization inside [0, 1]).  Fig. 16: "qualitatively the same as that
+of the deep factored linear model" -- checked as for Fig. 15: along the line the cost has negative
+curvature near the initialization (0 < alpha <= 0.3) and positive curvature near the solution
+(0.8 <= alpha <= 1); and the trajectory lies on the (alpha, beta) surface.
 
 Run:  python experiments/goodfellow/fig08_16_lstm.py [--quick]
 """
@@ -88,6 +90,19 @@ def main() -> None:
     check(
         j[inside].max() <= j[a == 0][0] * (1 + 1e-6),
         f"Fig. 8: no barrier: the cost on [0, 1] never exceeds its initial value ({j[inside].max():.4f} <= {j[a == 0][0]:.4f})",
+    )
+    # Fig. 16's "same structure as the deep factored linear model" (Fig. 15): a saddle-like
+    # start (concave along the line) and a convex basin at the solution.  Second differences on
+    # the alpha grid (step 0.05 or 0.025); the sign is what is checked, no tolerance.
+    h = a[1] - a[0]
+    curvature = (j[2:] - 2 * j[1:-1] + j[:-2]) / h**2  # at a[1:-1]
+    near_init = curvature[(a[1:-1] > 0.0) & (a[1:-1] <= 0.3)]
+    near_sol = curvature[(a[1:-1] >= 0.8) & (a[1:-1] <= 1.0)]
+    check(
+        near_init.min() < 0 and near_sol.min() > 0,
+        f"Fig. 16: the factored linear model's structure along the line: negative curvature near "
+        f"the initialization (min d2J/da2 = {near_init.min():.3g}), positive near the solution "
+        f"(min {near_sol.min():.3g})",
     )
 
     n = 21 if args.quick else 41
