@@ -124,6 +124,16 @@ def interior_minima(
     return alphas[inside][idx]
 
 
+def curvature_near_ends(alphas: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Second differences d2J/da2 of ``values`` on the uniform ``alphas`` grid, split into those
+    near the initialization (0 < alpha <= 0.3) and near the solution (0.8 <= alpha <= 1): the
+    factored linear model's signature is negative curvature at the first, positive at the second."""
+    h = alphas[1] - alphas[0]
+    curvature = (values[2:] - 2 * values[1:-1] + values[:-2]) / h**2  # at alphas[1:-1]
+    mid = alphas[1:-1]
+    return curvature[(mid > 0.0) & (mid <= 0.3)], curvature[(mid >= 0.8) & (mid <= 1.0)]
+
+
 def figure_path(args, name: str) -> Path:
     path = args.out / ("quick" if args.quick else "full") / "figures" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)

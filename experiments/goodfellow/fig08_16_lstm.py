@@ -24,6 +24,7 @@ import numpy as np
 from _common import (
     LoadedRun,
     check,
+    curvature_near_ends,
     figure_path,
     interior_minima,
     parser,
@@ -94,10 +95,7 @@ def main() -> None:
     # Fig. 16's "same structure as the deep factored linear model" (Fig. 15): a saddle-like
     # start (concave along the line) and a convex basin at the solution.  Second differences on
     # the alpha grid (step 0.05 or 0.025); the sign is what is checked, no tolerance.
-    h = a[1] - a[0]
-    curvature = (j[2:] - 2 * j[1:-1] + j[:-2]) / h**2  # at a[1:-1]
-    near_init = curvature[(a[1:-1] > 0.0) & (a[1:-1] <= 0.3)]
-    near_sol = curvature[(a[1:-1] >= 0.8) & (a[1:-1] <= 1.0)]
+    near_init, near_sol = curvature_near_ends(a, j)
     check(
         near_init.min() < 0 and near_sol.min() > 0,
         f"Fig. 16: the factored linear model's structure along the line: negative curvature near "

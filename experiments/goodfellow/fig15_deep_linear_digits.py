@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 import torch
-from _common import check, figure_path, interior_minima, parser
+from _common import check, curvature_near_ends, figure_path, interior_minima, parser
 
 from landscope import Problem
 from landscope.data import load_dataset
@@ -68,10 +68,7 @@ def main() -> None:
         path=figure_path(args, "fig15_line"),
     )
     j, a = line["train_loss"], line.alphas
-    h = a[1] - a[0]
-    curvature = (j[2:] - 2 * j[1:-1] + j[:-2]) / h**2  # at a[1:-1]
-    near_init = curvature[(a[1:-1] > 0.0) & (a[1:-1] <= 0.3)]
-    near_sol = curvature[(a[1:-1] >= 0.8) & (a[1:-1] <= 1.0)]
+    near_init, near_sol = curvature_near_ends(a, j)
     check(
         near_init.min() < 0,
         f"negative curvature near the initialization (min d2J/da2 = {near_init.min():.3g})",
