@@ -86,13 +86,13 @@ def test_block_equals_columnwise(name):
     problem, theta = make(name, chunk_size=None)
     V = _probe(problem.num_params, 5, seed=1)
     for block in ("loop", "vmap"):
-        op = HessianOperator(problem, theta, block=block)
+        op = HessianOperator(problem, theta, block=block, backend="autograd")
         block_product = op @ V
         columns = torch.stack([op @ V[:, j] for j in range(V.shape[1])], dim=1)
         # Same graph, same kernels per column: equal up to the batched kernels' rounding.
         assert_close_report(block_product, columns, rtol=1e-13, label=f"{name} block={block}")
     # The loop applies the very same backward per column: bitwise equal.
-    op = HessianOperator(problem, theta, block="loop")
+    op = HessianOperator(problem, theta, block="loop", backend="autograd")
     assert torch.equal(op @ V, torch.stack([op @ V[:, j] for j in range(V.shape[1])], dim=1))
 
 
@@ -118,11 +118,15 @@ def test_cached_equals_uncached_bitwise():
 
 
 def test_cache_default_depends_on_number_of_chunks():
+    # autograd: a cached graph per chunk multiplies memory, so only one chunk is cached.
     problem, theta = make("mlp_relu_ce", chunk_size=None)
-    assert HessianOperator(problem, theta).cache
+    assert HessianOperator(problem, theta, backend="autograd").cache
     problem, theta = make("mlp_relu_ce", chunk_size=10)
-    assert not HessianOperator(problem, theta).cache
-    assert HessianOperator(problem, theta, indices=[0, 5, 7]).cache
+    assert not HessianOperator(problem, theta, backend="autograd").cache
+    assert HessianOperator(problem, theta, indices=[0, 5, 7], backend="autograd").cache
+    # structured: the state is a few activations per sample, cached while it fits 1 GiB.
+    assert HessianOperator(problem, theta).backend == "structured"
+    assert HessianOperator(problem, theta).cache
 
 
 @pytest.mark.parametrize("name", ["mlp_softplus_mse", "conv_softplus_ce"])

@@ -30,8 +30,9 @@ class GGNOperator(ProblemOperator):
     diagonal block ``G[idx][:, idx]`` (only the Jacobian columns of the group enter).
 
     Args:
-        problem, theta, indices, params, cache, block, check_determinism: as for
-            :class:`~landscope.curvature.HessianOperator`.
+        problem, theta, indices, params, cache, block, backend, check_determinism: as for
+            :class:`~landscope.curvature.HessianOperator` (the structured backend drops the
+            terms of its Hessian product that carry first derivatives of the loss).
 
     Examples:
         >>> import torch
@@ -43,6 +44,8 @@ class GGNOperator(ProblemOperator):
         >>> torch.allclose(GGNOperator(problem, theta).to_dense(), HessianOperator(problem, theta).to_dense())
         True
     """
+
+    _gauss_newton = True
 
     def _chunk_graph(self, x: torch.Tensor, y: torch.Tensor):
         with torch.enable_grad():
