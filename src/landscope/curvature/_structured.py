@@ -186,10 +186,14 @@ def dense_chain(model: nn.Module, layout, *, train_mode: bool) -> DenseChain | s
     flatten = False
     stages: list[DenseStage] = []
     used: set[str] = set()
+    linears: list[nn.Module] = []
     for m in leaves:
         if _has_hooks(m):
             return f"{type(m).__name__} has hooks"
         if type(m) is nn.Linear:
+            if any(m is seen for seen in linears):
+                return "an nn.Linear is called more than once (shared weights)"
+            linears.append(m)
             name = names.get(id(m))
             if name is None:
                 return "a Linear layer is not a submodule of the model"
