@@ -7,9 +7,10 @@ Hessian-vector product <= 2x one gradient; <= 1x one gradient per vector in a bl
 Reported, per dtype, as time per vector / time of one full-batch gradient (median of
 interleaved repeats, so that load from other processes hits every variant alike):
 
-- ``HessianOperator`` as shipped, for k = 1, 4, 16 (and 64): ``cache`` on/off (keep the
-  double-backward graph between products) x ``block`` loop/vmap (how a block of k vectors goes
-  through the graph);
+- ``HessianOperator`` as shipped, for k = 1, 4, 16 (and 64): the structured backend (the
+  default for this MLP: the chain rule written out per layer, ``landscope.curvature._structured``)
+  and the autograd backend with ``cache`` on/off (keep the double-backward graph between
+  products) x ``block`` loop/vmap (how a block of k vectors goes through the graph);
 - the raw alternatives the operator was chosen among, on the same loss: forward-over-reverse
   ``vmap(jvp(grad(f)))``, reverse-over-reverse ``vmap(vjp(grad(f)))``, and double backward
   (loop / ``is_grads_batched``), all without a cached graph.
@@ -119,10 +120,13 @@ def bench(
         return problem.gradient(theta)
 
     variants = {"gradient": gradient}
+    op = HessianOperator(problem, theta)
+    assert op.backend == "structured", op.backend_reason
+    variants["HessianOperator structured"] = op.matmat
     for cache in (True, False):
         for block in ("loop", "vmap"):
-            op = HessianOperator(problem, theta, cache=cache, block=block)
-            variants[f"HessianOperator cache={cache} block={block}"] = op.matmat
+            op = HessianOperator(problem, theta, cache=cache, block=block, backend="autograd")
+            variants[f"HessianOperator autograd cache={cache} block={block}"] = op.matmat
     variants.update(_raw_variants(problem, theta))
 
     gen = torch.Generator().manual_seed(0)
@@ -133,7 +137,7 @@ def bench(
         times: dict[str, list[float]] = {name: [] for name in variants}
         for fn in variants.values():  # warm-up (and graph caches)
             fn(V)
-        ref = variants["HessianOperator cache=False block=loop"](V)
+        ref = variants["HessianOperator autograd cache=False block=loop"](V)
         errors = {}
         for name, fn in variants.items():
             if name != "gradient":
@@ -187,7 +191,7 @@ def block_sweep(
             V = V.to(device=device, dtype=dtype)
             row = {}
             for block in ("loop", "vmap"):
-                op = HessianOperator(problem, theta, cache=True, block=block)
+                op = HessianOperator(problem, theta, cache=True, block=block, backend="autograd")
                 op @ V
                 ts = []
                 for _ in range(repeats):

@@ -115,6 +115,20 @@ CHAINS = {
         _x((4,), 4),
         _targets((2,), 4),
     ),
+    # cross-entropy with ignored targets (F.cross_entropy's ignore_index -100: no loss)
+    "ce_ignore_index": lambda: (
+        _seeded(nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 3)), 6),
+        "cross_entropy",
+        _x((5,), 6),
+        torch.where(torch.arange(N) % 4 == 1, -100, _classes(3, 6)),
+    ),
+    # cross-entropy with probability targets whose rows do not sum to one
+    "ce_probability_targets": lambda: (
+        _seeded(nn.Sequential(nn.Linear(5, 4), nn.Softplus(), nn.Linear(4, 3)), 7),
+        "cross_entropy",
+        _x((5,), 7),
+        torch.rand(N, 3, generator=_gen(7), dtype=torch.float64),
+    ),
     # a bare nn.Linear (softmax regression)
     "bare_linear_ce": lambda: (
         _seeded(nn.Linear(5, 4), 5),
@@ -282,6 +296,11 @@ def _fallback_cases():
     frozen = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)).double()
     frozen[0].bias.requires_grad_(False)
 
+    overridden = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)).double()
+    overridden[2].forward = lambda inp: (
+        2 * torch.nn.functional.linear(inp, overridden[2].weight, overridden[2].bias)
+    )
+
     class Scaled(nn.Linear):  # a subclass may change forward: not assumed to be a Linear
         def forward(self, inp):
             return 2 * super().forward(inp)
@@ -304,6 +323,14 @@ def _fallback_cases():
         "hooks": (hooked, "cross_entropy", x, y, False),
         "trainable": (frozen, "cross_entropy", x, y, False),
         "Scaled": (nn.Sequential(Scaled(4, 3)).double(), "cross_entropy", x, y, False),
+        "forward": (overridden, "cross_entropy", x, y, False),
+        "global hook": (
+            nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)).double(),
+            "cross_entropy",
+            x,
+            y,
+            False,
+        ),
         "train mode": (
             nn.Sequential(nn.Linear(4, 5), nn.Dropout(0.3), nn.Linear(5, 3)).double(),
             "cross_entropy",
@@ -330,10 +357,15 @@ def _fallback_cases():
 
 
 @pytest.mark.parametrize("case", list(_fallback_cases()))
-def test_unsupported_models_fall_back_to_autograd(case):
+def test_unsupported_models_fall_back_to_autograd(case, request):
     model, loss, x, y, train_mode = _fallback_cases()[case]
     problem = Problem(model, loss, (x, y), chunk_size=None, train_mode=train_mode)
     theta = problem.theta_from_model()
+    if case == "global hook":  # a global backward hook changes what autograd computes
+        handle = torch.nn.modules.module.register_module_full_backward_hook(
+            lambda m, gi, go: tuple(None if g is None else 2 * g for g in gi)
+        )
+        request.addfinalizer(handle.remove)
     op = HessianOperator(problem, theta)
     assert op.backend == "autograd"
     expected = {
@@ -342,6 +374,8 @@ def test_unsupported_models_fall_back_to_autograd(case):
         "hooks": "hooks",
         "trainable": "trainable",
         "Scaled": "Scaled",
+        "forward": "overridden forward",
+        "global hook": "global module hooks",
         "train mode": "Dropout",
         "shape": "shape (2, 4)",
         "loss": "named losses",
@@ -349,7 +383,7 @@ def test_unsupported_models_fall_back_to_autograd(case):
     assert expected in op.backend_reason
     with pytest.raises(ValueError, match="backend='structured' cannot be used"):
         HessianOperator(problem, theta, backend="structured")
-    if case != "train mode":  # a random loss has no reference to compare with
+    if case not in ("train mode", "global hook"):  # no plain reference for these
         H = hessian(problem.loss_function(problem.data.x, problem.data.y))(theta)
         V = _probe(problem.num_params, 2)
         assert_close_report(op @ V, H @ V, rtol=RTOL, label=case)

@@ -35,10 +35,12 @@ of a first version (page faults on every allocation of a few MB), hence the buff
 Which models: ``nn.Sequential`` (nested allowed) of ``nn.Linear``, ``nn.Flatten`` and
 elementwise activations (:data:`ELEMENTWISE_MODULES`; dropout only in eval mode), landscope's
 :class:`~landscope.models.MLP`, or a bare ``nn.Linear``; every trainable parameter must belong
-to one of the Linear layers, and no module may carry hooks.  Any loss: cross-entropy and the
-squared error use their closed-form output Hessians, other losses (and user callables) are
-differentiated by autograd on the (small) output-to-loss graph.  :func:`dense_chain` says why a
-model is not supported; the operators then fall back to autograd.
+to one of the Linear layers (each called once), and no module may carry hooks or an overridden
+``forward``.  Losses: landscope's named ones (cross-entropy with class indices, ignored index
+-100 or probability targets; squared and absolute error, binary cross-entropy of logits, all
+averaged over outputs), whose output Hessians are written in closed form; a user callable is not
+(its Hessian in the output is unknown).  :func:`structured_support` says why a Problem is not
+supported; the operators then fall back to autograd.
 """
 
 from __future__ import annotations
@@ -88,9 +90,10 @@ _DROPOUT = (nn.Dropout, nn.AlphaDropout)
 # Elements per (samples x block x width) work buffer on the CPU: sub-chunks of the samples are
 # sized so one buffer holds about this many numbers (2 MB in float32, about the L2 cache).
 # Measured on the digits MLP, k = 16: whole chunk 0.96x, 512 samples 0.90x, 256 samples 0.88x
-# a gradient per vector; k = 64: 1.06x whole, 128 samples 0.81x.  On accelerators the whole
-# chunk goes at once (fewer launches).
+# a gradient per vector; k = 64: 1.06x whole, 128 samples 0.81x.  On accelerators a chunk goes
+# at once (fewer launches) unless a buffer would exceed _DEVICE_BUFFER_ELEMENTS.
 _CPU_BUFFER_ELEMENTS = 2**19
+_DEVICE_BUFFER_ELEMENTS = 2**26  # 256 MB in float32: bounds GPU memory for large blocks
 
 
 @dataclass
@@ -130,8 +133,10 @@ class DenseChain:
 
 
 def _has_hooks(module: nn.Module) -> bool:
+    """Hooks, or a ``forward`` replaced on the instance: the module may not compute what its
+    type says."""
     names = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-    return any(bool(getattr(module, n, None)) for n in names)
+    return "forward" in vars(module) or any(bool(getattr(module, n, None)) for n in names)
 
 
 def _leaves(model: nn.Module) -> list[nn.Module] | str:
@@ -139,7 +144,7 @@ def _leaves(model: nn.Module) -> list[nn.Module] | str:
     from landscope.models._dense import MLP  # the zoo's MLP; models do not import curvature
 
     if _has_hooks(model):
-        return f"{type(model).__name__} has hooks"
+        return f"{type(model).__name__} has hooks or an overridden forward"
     if type(model) is nn.Sequential:
         out: list[nn.Module] = []
         for child in model:
@@ -150,7 +155,7 @@ def _leaves(model: nn.Module) -> list[nn.Module] | str:
         return out
     if type(model) is MLP:
         if _has_hooks(model.activation) or any(_has_hooks(m) for m in model.layers):
-            return "MLP has hooks"
+            return "MLP has hooks or an overridden forward"
         out = [nn.Flatten()]
         for i, layer in enumerate(model.layers):
             if i > 0:
@@ -173,9 +178,13 @@ def dense_chain(model: nn.Module, layout, *, train_mode: bool) -> DenseChain | s
     """
     from torch.nn.modules import module as module_mod
 
-    if getattr(module_mod, "_global_forward_hooks", None) or getattr(
-        module_mod, "_global_forward_pre_hooks", None
-    ):
+    hooks = (
+        "_global_forward_hooks",
+        "_global_forward_pre_hooks",
+        "_global_backward_hooks",
+        "_global_backward_pre_hooks",
+    )
+    if any(getattr(module_mod, h, None) for h in hooks):
         return "global module hooks are registered"
     leaves = _leaves(model)
     if isinstance(leaves, str):
@@ -189,7 +198,7 @@ def dense_chain(model: nn.Module, layout, *, train_mode: bool) -> DenseChain | s
     linears: list[nn.Module] = []
     for m in leaves:
         if _has_hooks(m):
-            return f"{type(m).__name__} has hooks"
+            return f"{type(m).__name__} has hooks or an overridden forward"
         if type(m) is nn.Linear:
             if any(m is seen for seen in linears):
                 return "an nn.Linear is called more than once (shared weights)"
@@ -283,17 +292,23 @@ def structured_support(problem, sample: torch.Tensor | None = None) -> DenseChai
     return chain
 
 
-def _output_hessian_data(loss: str, o: torch.Tensor, num_samples: int) -> tuple:
+def _output_hessian_data(loss: str, o: torch.Tensor, y: torch.Tensor, num_samples: int) -> tuple:
     """The per-sample Hessian of landscope's named losses in the model output ``o`` (n, C),
     divided by the number of samples N of the mean (``landscope.problem._losses``):
-    cross-entropy ``(diag(p) - p p^T) / N`` (p = softmax(o)); squared error averaged over the C
-    outputs ``2 / (C N)``; binary cross-entropy of logits ``sigma (1 - sigma) / (C N)``; absolute
-    error 0 (almost everywhere, as autograd has it)."""
+    cross-entropy ``w (diag(p) - p p^T) / N`` (p = softmax(o); w = 1 for a class index, 0 for
+    the ignored index -100, the sum of the target row for probability targets); squared error
+    averaged over the C outputs ``2 / (C N)``; binary cross-entropy of logits
+    ``sigma (1 - sigma) / (C N)``; absolute error 0 (almost everywhere, as autograd has it)."""
     C = o[0].numel()
     if loss == "cross_entropy":
         if o.ndim != 2:
             raise ValueError(f"cross-entropy needs outputs (n, C), got {tuple(o.shape)}")
-        return ("softmax", torch.softmax(o, dim=1), 1.0 / num_samples)
+        if y.is_floating_point():
+            w = y.reshape(o.shape[0], -1).sum(dim=1)
+        else:
+            w = (y.reshape(-1) != -100).to(o.dtype)  # F.cross_entropy's default ignore_index
+        weight = None if bool((w == 1).all()) else w.reshape(-1, 1, 1)
+        return ("softmax", torch.softmax(o, dim=1), 1.0 / num_samples, weight)
     if loss == "mse":
         return ("diagonal", 2.0 / (C * num_samples))
     if loss == "bce_with_logits":
@@ -314,7 +329,9 @@ class _ChunkState:
     d1: list[torch.Tensor | None]  # s_l'(z_l) (n, out), None for the identity
     curv: list[torch.Tensor | None]  # delta_l * s_l''(z_l) (n, out), None where zero
     g: list[torch.Tensor]  # g_l = dL/dz_l (n, out)
-    out_data: tuple  # ("softmax", p (n, C), 1 / N) or ("diagonal", h (n, C) or a number)
+    out_data: (
+        tuple  # ("softmax", p (n, C), 1 / N, w (n, 1, 1) or None); ("diagonal", h or a number)
+    )
 
 
 class DenseChainProducts:
@@ -377,7 +394,7 @@ class DenseChainProducts:
             o = a.detach().clone().requires_grad_(True)
             value = self.problem.per_sample_loss(o, y).sum() / num_samples
             (g_o,) = torch.autograd.grad(value, o)
-        out_data = _output_hessian_data(self.problem.loss_name, o.detach(), num_samples)
+        out_data = _output_hessian_data(self.problem.loss_name, o.detach(), y, num_samples)
         gs: list[torch.Tensor] = [None] * len(chain.stages)  # type: ignore[list-item]
         curv: list[torch.Tensor | None] = [None] * len(chain.stages)
         with torch.no_grad():
@@ -393,11 +410,20 @@ class DenseChainProducts:
 
     # --- one product --------------------------------------------------------------------------
     def _buf(self, key, shape, like: torch.Tensor) -> torch.Tensor:
+        """A work buffer of ``shape`` (first dimension: at least that many rows), reused while
+        the block size and the dtype stay the same; one per role and layer, so memory stays
+        bounded whatever sequence of block sizes comes."""
         b = self._buffers.get(key)
-        if b is None or b.shape != shape or b.dtype != like.dtype or b.device != like.device:
+        if (
+            b is None
+            or b.shape[1:] != shape[1:]
+            or b.shape[0] < shape[0]
+            or b.dtype != like.dtype
+            or b.device != like.device
+        ):
             b = torch.empty(shape, dtype=like.dtype, device=like.device)
             self._buffers[key] = b
-        return b
+        return b[: shape[0]]
 
     @staticmethod
     def _output_hessian(s: _ChunkState, sl: slice, Ra: torch.Tensor, out: torch.Tensor):
@@ -410,6 +436,8 @@ class DenseChainProducts:
             dot = out.sum(dim=2, keepdim=True)  # p . Ra, (m, k, 1)
             out.addcmul_(P, dot, value=-1.0)
             out.mul_(data[1])
+            if data[2] is not None:
+                out.mul_(data[2][sl])
         else:
             h = data[0]
             torch.mul(Ra, h[sl].unsqueeze(1) if isinstance(h, torch.Tensor) else h, out=out)
@@ -420,6 +448,8 @@ class DenseChainProducts:
         stages = self.chain.stages
         L = len(stages)
         p, k = V.shape
+        if k == 0:
+            return V.new_zeros(p, 0)
         ref = V
         # The direction, per layer, in the two layouts the GEMMs want:
         #   fwd[l]  (in [+1], k * out): [dW_1^T ... dW_k^T] with the bias row db appended;
@@ -437,24 +467,22 @@ class DenseChainProducts:
         # Accumulators of the weight (and bias) blocks, reused between products:
         #   accW[l] (k * out, in [+1]) = sum_n Rg_l^T [a_{l-1}, 1];  accG[l] (out, k * in) = g_l^T Ra_{l-1}.
         accW = [
-            self._buf(("accW", i, k), (k * st.out_features, s.inputs[i].shape[1]), ref).zero_()
+            self._buf(("accW", i), (k * st.out_features, s.inputs[i].shape[1]), ref).zero_()
             for i, st in enumerate(stages)
         ]
         accG = [
             None
             if self.gauss_newton or i == 0
-            else self._buf(("accG", i, k), (st.out_features, k * st.in_features), ref).zero_()
+            else self._buf(("accG", i), (st.out_features, k * st.in_features), ref).zero_()
             for i, st in enumerate(stages)
         ]
-        if V.device.type == "cpu":
-            target = max(16, _CPU_BUFFER_ELEMENTS // (k * self.chain.max_width))
-            parts = -(-s.n // target)
-            step = -(-s.n // parts)  # equal sub-chunks (the last one at most parts - 1 shorter)
-        else:
-            step = s.n
+        per_buffer = _CPU_BUFFER_ELEMENTS if V.device.type == "cpu" else _DEVICE_BUFFER_ELEMENTS
+        target = max(16, per_buffer // (k * self.chain.max_width))
+        parts = -(-s.n // target)
+        step = -(-s.n // parts)  # equal sub-chunks (the last one at most parts - 1 shorter)
 
         def buf(role: str, i: int, width: int, m: int) -> torch.Tensor:
-            return self._buf((role, i, k, step), (step, k, width), ref)[:m]
+            return self._buf((role, i), (m, k, width), ref)
 
         for start in range(0, s.n, step):
             sl = slice(start, min(start + step, s.n))
