@@ -88,5 +88,19 @@ def test_evaluate_train_show_hessian(tmp_path):
     assert hess.exit_code == 0, hess.output
     h = json.loads((tmp_path / "h.json").read_text())
     assert h["step"] == 6 and len(h["eigenvalues"]) == 3 and all(h["converged"])
+    assert h["backend"] == "structured"  # the tiny MLP: products written out per layer
+    slow = runner.invoke(
+        app,
+        ["hessian", str(run_dir), "--top-k", "3", "--step", "6", "--backend", "autograd"],
+    )
+    assert slow.exit_code == 0 and "autograd products" in slow.output, slow.output
+    # the same eigenvalues either way (float32 run: agreement to the products' rounding)
+    rows = [line.split() for line in slow.output.splitlines()]
+    values = [float(r[1]) for r in rows if len(r) >= 2 and r[0] in ("1", "2", "3")]
+    assert len(values) == 3
+    for a, b in zip(values, h["eigenvalues"], strict=True):
+        assert abs(a - b) <= 1e-4 * abs(b) + 1e-6
+    bad_backend = runner.invoke(app, ["hessian", str(run_dir), "--backend", "fast"])
+    assert bad_backend.exit_code == 2 and "backend must be one of" in bad_backend.output
     missing = runner.invoke(app, ["hessian", str(run_dir), "--step", "7"])
     assert missing.exit_code == 2 and "not recorded" in missing.output

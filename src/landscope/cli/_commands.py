@@ -229,6 +229,13 @@ def register_hessian(app: typer.Typer) -> None:
         ] = None,
         tol: Annotated[float, typer.Option(help="relative residual tolerance")] = 1e-6,
         seed: Annotated[int, typer.Option(help="seed of the random start / probes")] = 0,
+        backend: Annotated[
+            str,
+            typer.Option(
+                help="Hessian-vector products: auto (structured for MLPs of Linear + "
+                "elementwise activations, else autograd), autograd or structured"
+            ),
+        ] = "auto",
         out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None,
     ) -> None:
         """Top-k Hessian eigenpairs of the full-dataset loss (matrix-free Lanczos on exact
@@ -281,6 +288,7 @@ def register_hessian(app: typer.Typer) -> None:
                 trace=trace,
                 seed=seed,
                 tol=tol,
+                backend=backend,
             )
         except (KeyError, ValueError) as exc:
             _fail(str(exc))

@@ -40,6 +40,7 @@ def curvature_summary(
     sigma: float | None = None,
     max_matvecs: int | None = None,
     block_size: int | None = None,
+    backend: str = "auto",
 ) -> dict[str, Any]:
     """Top-k Hessian eigenpairs (and optionally trace and spectral density) as a JSON-ready dict.
 
@@ -61,11 +62,14 @@ def curvature_summary(
         density_probes, lanczos_steps: SLQ probes and Lanczos steps per probe.
         sigma: Gaussian width of the smoothed density (default 1% of the spectrum's spread).
         max_matvecs, block_size: passed to :func:`top_eigenpairs`.
+        backend: how Hessian-vector products are computed (``"auto"``, ``"autograd"``,
+            ``"structured"``; see :class:`HessianOperator`).
 
     Returns:
         A dict with ``eigenvalues``, ``residual_norms``, ``relative_residuals``, ``converged``,
         ``at_floor``, ``num_hvps`` (all Hessian-vector products, every part), ``seconds``, the
-        setting (``num_params``, ``dim``, ``layer``, ``dtype``, ...), and ``trace`` /
+        setting (``num_params``, ``dim``, ``layer``, ``dtype``, ``backend`` and
+        ``backend_reason``, ...), and ``trace`` /
         ``density`` sub-dicts when asked for.  Eigenvectors are not included.
     """
     if which not in ("LA", "LM", "SA"):
@@ -73,7 +77,7 @@ def curvature_summary(
     if trace_method not in ("hutchinson", "hutch++"):
         raise ValueError(f"trace_method must be 'hutchinson' or 'hutch++', got {trace_method!r}")
     t0 = time.perf_counter()
-    op = HessianOperator(problem, theta, params=layer)
+    op = HessianOperator(problem, theta, params=layer, backend=backend)
     dim = op.shape[0]
     if not 1 <= top_k <= dim:
         raise ValueError(f"top_k must lie in [1, {dim}] (the operator's size), got {top_k}")
@@ -88,6 +92,8 @@ def curvature_summary(
         "num_samples": op.num_samples,
         "dtype": str(problem.dtype).replace("torch.", ""),
         "device": str(problem.device),
+        "backend": op.backend,
+        "backend_reason": op.backend_reason,
         "which": which,
         "top_k": top_k,
         "tol": tol,
@@ -128,6 +134,7 @@ def format_table(summary: dict[str, Any]) -> str:
         f"Hessian: top-{summary['top_k']} eigenvalues ({which}) of {where}, "
         f"dim {summary['dim']} of p = {summary['num_params']}, N = {summary['num_samples']}, "
         f"{summary['dtype']} on {summary['device']}"
+        + (f", {summary['backend']} products" if "backend" in summary else "")
     )
     lines = [head]
     if "step" in summary:
