@@ -401,8 +401,10 @@ def test_cuda_matches_cpu():
     V = _probe(problem.num_params, 5)
     expected = HessianOperator(problem, theta) @ V
     gpu, theta_gpu = _make("flatten_gelu_sigmoid_out_mse", device="cuda")
-    op = HessianOperator(gpu, theta_gpu)
+    # "auto" keeps autograd on accelerators (measured there); the structured path on request.
+    assert HessianOperator(gpu, theta_gpu).backend == "autograd"
+    op = HessianOperator(gpu, theta_gpu, backend="structured")
     assert op.backend == "structured"
     assert_close_report((op @ V.cuda()).cpu(), expected, rtol=1e-12, label="cuda")
-    G = GGNOperator(gpu, theta_gpu) @ V.cuda()
+    G = GGNOperator(gpu, theta_gpu, backend="structured") @ V.cuda()
     assert_close_report(G.cpu(), GGNOperator(problem, theta) @ V, rtol=1e-12, label="cuda GGN")

@@ -46,8 +46,13 @@ _STRUCTURED_CACHE_BYTES = 2**30
 #     the same with the linearization traced once (torch.func.linearize): 1.7x / 1.7x.
 #   H100, float32 and float64: cached, vmap over the block: k = 1: 1.0x; k = 16: 0.12x; k = 64:
 #     0.05x (a loop over the block stays at ~0.8x: the GPU is launch-bound at this size).
-# So: double backward with a cached graph, everywhere.  How a block of k vectors goes through the
-# graph ("auto"): vmap (one batched backward, ``is_grads_batched``) on accelerators; on CPU vmap
+# So: double backward with a cached graph, everywhere autograd is used.  For chains of dense
+# layers and elementwise activations (MLPs) the default is the structured backend instead
+# (landscope.curvature._structured: the same exact products, written out per layer):
+#   CPU 2 threads, float32 (float64), per vector in gradients, interleaved with the autograd
+#   variants in one run: k = 1: 1.31x (1.34x); k = 4: 0.61x (0.94x); k = 16: 0.63x (0.74x);
+#   k = 64: 0.54x (0.50x), against autograd cached 1.44x / 0.99x / 1.04x / 0.98x in float32.
+# How a block of k vectors goes through the autograd graph ("auto"): vmap (one batched backward, ``is_grads_batched``) on accelerators; on CPU vmap
 # wins only while a chunk is small (per-vector ms, float32, k = 16, loop vs vmap: n = 64:
 # 1.11 vs 0.29; n = 256: 0.97 vs 0.48; n = 1,797: 2.6 vs 3.6; at k = 256 vmap loses from
 # n = 256 in float64), so "auto" uses vmap on CPU up to p * chunk samples = 2^23, else a loop.
@@ -287,8 +292,8 @@ class ProblemOperator(CurvatureOperator):
         return self.selection.index
 
     def _resolve_backend(self, backend: str) -> tuple[str, str]:
-        """``(backend, why)``: the structured products where the model is a chain of dense
-        layers and elementwise activations with a named loss (measured faster on CPU and
+        """``(backend, why)``: on CPU, the structured products where the model is a chain of
+        dense layers and elementwise activations with a named loss (measured faster there and
         exact all the same), else autograd."""
         from landscope.curvature._structured import DenseChainProducts, structured_support
 
@@ -296,6 +301,13 @@ class ProblemOperator(CurvatureOperator):
             raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
         if backend == "autograd":
             return "autograd", "asked for"
+        if backend == "auto" and self.device.type != "cpu":
+            # Measured faster on CPU only; on accelerators autograd's batched double backward
+            # is measured (0.12x a gradient per vector at k = 16 on an H100) and this is not.
+            return (
+                "autograd",
+                f"auto uses the structured backend on CPU only (device {self.device})",
+            )
         x, _ = next(
             iter(self.problem.chunks(self.indices[:1] if self.indices is not None else [0]))
         )
@@ -401,9 +413,10 @@ class HessianOperator(ProblemOperator):
         backend: ``"autograd"`` (double backward through the model, any model),
             ``"structured"`` (the chain rule written out per layer for chains of ``nn.Linear``
             and elementwise activations with a named loss, :mod:`landscope.curvature._structured`:
-            the same matrix, measured 0.8-0.9x a gradient per vector for a block of 16 on CPU
-            against 1.13-1.4x) or ``"auto"`` (structured where the model and loss allow it, else
-            autograd; ``backend_reason`` says why).
+            the same matrix, measured 0.6-0.75x a gradient per vector for a block of 16 on CPU
+            against 1.0-1.1x) or ``"auto"`` (on CPU structured where the model and loss allow
+            it, else autograd; ``backend_reason`` says why; on accelerators autograd, whose
+            batched products are measured there).
         check_determinism: apply one product twice at construction and raise if they differ
             (catches dropout / random augmentation in train mode).
 

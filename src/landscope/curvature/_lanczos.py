@@ -29,11 +29,11 @@ eigenvalue error from 1.2e-6 to the 1e-7 that float32 products allow.
 Why this solver rather than SciPy ``eigsh`` (ARPACK) or LOBPCG -- measured by
 ``benchmarks/bench_hessian_eigs.py`` (digits MLP 64-100-100-10, p = 17,610, float32, top 10,
 tol 1e-6; results in ``benchmarks/results/hessian_eigs*.md``).  On CPU (2 threads; one
-gradient 2.4 ms, one Hessian-vector product 2.9 ms, 2.8 ms per vector in a block of 16):
-single-vector Lanczos here takes 28 products / 0.14 s (eigenvalue error 1e-7), ARPACK on the
-same operator 34 / 0.15 s, block Lanczos with a block of 10 64 / 0.22 s, SciPy LOBPCG 92 /
-0.84 s.  Blocks do not pay on CPU (a product costs about the same per vector), so the default
-there is one vector; LOBPCG is dominated because, without a preconditioner, its iterates lie in
+gradient 2.3 ms, one structured Hessian-vector product 2.3 ms, 1.8 ms per vector in a block of
+16): single-vector Lanczos here takes 28 products / 0.12 s (eigenvalue error 1e-7), ARPACK on
+the same operator 34 / 0.26 s, block Lanczos with a block of 10 64 / 0.20 s, SciPy LOBPCG 92 /
+1.2 s.  Blocks do not pay on CPU (a block saves at most ~20% per vector, and needs twice the
+products), so the default there is one vector; LOBPCG is dominated because, without a preconditioner, its iterates lie in
 the block Krylov space that Rayleigh-Ritz here searches whole.  On an H100 a block of 16
 products costs 0.13 ms per vector against 1.05 ms for one: a block of 5 takes 44 products /
 0.046 s, 10 takes 64 / 0.053 s, 1 takes 28 / 0.066 s and ARPACK 34 / 0.068 s, so the default
@@ -249,9 +249,13 @@ def top_eigenpairs(
             block column i mod b), else used as the first block, filled up with seeded random
             vectors.  Krylov convergence depends on the start only logarithmically, so the
             saving is modest unless the subspace barely moved: after one SGD step (lr 0.1) on
-            the digits MLP, 24 instead of 26 products on CPU and 37 instead of 46 on CUDA
-            (``benchmarks/results/hessian_eigs*.md``); a start exactly on the eigenvectors
-            costs one block (plus one probe, see ``block_size``).
+            the digits MLP, whose old eigenvectors then have relative residuals 0.08-0.24, 24
+            instead of 26 products on CPU and 37 instead of 46 on CUDA; steps of lr 0.01 /
+            0.001: 20 / 18 instead of 27 / 28 (``benchmarks/results/hessian_eigs*.md``).  A
+            solve that checks k vectors by explicit residuals needs at least k products; a
+            start exactly on the eigenvectors costs one block (plus one probe, see
+            ``block_size``).  Seeding a block with the k old vectors themselves measured worse
+            (38-49 products): their corrections do not share one Krylov sequence.
         seed: seed of the random start (only used where random vectors are needed).
         verify: apply the operator once more to the returned vectors (k extra products) and
             report residuals from those fresh products.

@@ -27,9 +27,10 @@ the block folded into the feature dimension ((n, k, width) tensors, so that
 ``a_{l-1} [dW_1^T ... dW_k^T]`` is one GEMM), sub-chunked over samples so the intermediates
 stay in cache, and with work buffers kept between products.  Measured by
 ``benchmarks/hvp_cost.py`` (digits MLP 64-100-100-10, N = 1,797, float32, 2 threads), per vector
-in units of one full-batch gradient: autograd with a cached graph 1.18-1.4x at k = 1 and
-1.13-1.4x at k = 16; this path about 1.0x at k = 1 and 0.8-0.9x at k = 16 (the numbers in
-``benchmarks/results/hvp_cost.json``).  Fresh (n, k, width) tensors were the largest single cost
+in units of one full-batch gradient, interleaved in one run: autograd with a cached graph 1.44x
+at k = 1 and 1.04x at k = 16; this path 1.31x at k = 1 and 0.63x at k = 16 (float64: 0.74x
+against 1.12x; ``benchmarks/results/hvp_cost.json``).  On accelerators it has not been measured,
+so ``backend="auto"`` uses it on CPU only.  Fresh (n, k, width) tensors were the largest single cost
 of a first version (page faults on every allocation of a few MB), hence the buffers.
 
 Which models: ``nn.Sequential`` (nested allowed) of ``nn.Linear``, ``nn.Flatten`` and
