@@ -49,9 +49,10 @@ _STRUCTURED_CACHE_BYTES = 2**30
 # So: double backward with a cached graph, everywhere autograd is used.  For chains of dense
 # layers and elementwise activations (MLPs) the default is the structured backend instead
 # (landscope.curvature._structured: the same exact products, written out per layer):
-#   CPU 2 threads, float32 (float64), per vector in gradients, interleaved with the autograd
-#   variants in one run: k = 1: 1.31x (1.34x); k = 4: 0.61x (0.94x); k = 16: 0.63x (0.74x);
-#   k = 64: 0.54x (0.50x), against autograd cached 1.44x / 0.99x / 1.04x / 0.98x in float32.
+#   CPU 2 threads, float32, per vector in gradients, measured alone (bench_hessian_eigs.py):
+#   k = 1: 1.02x, k = 16: 0.81x (autograd cached: 1.23x, 1.31x); interleaved with the autograd
+#   variants (hvp_cost.py, the gradient slower there): k = 1: 1.27x, 4: 0.67x, 16: 0.58x,
+#   64: 0.50x (autograd cached loop 1.43x / 1.07x / 0.93x / 0.88x); float64 k = 16: 0.78x.
 # How a block of k vectors goes through the autograd graph ("auto"): vmap (one batched backward, ``is_grads_batched``) on accelerators; on CPU vmap
 # wins only while a chunk is small (per-vector ms, float32, k = 16, loop vs vmap: n = 64:
 # 1.11 vs 0.29; n = 256: 0.97 vs 0.48; n = 1,797: 2.6 vs 3.6; at k = 256 vmap loses from
@@ -413,8 +414,8 @@ class HessianOperator(ProblemOperator):
         backend: ``"autograd"`` (double backward through the model, any model),
             ``"structured"`` (the chain rule written out per layer for chains of ``nn.Linear``
             and elementwise activations with a named loss, :mod:`landscope.curvature._structured`:
-            the same matrix, measured 0.6-0.75x a gradient per vector for a block of 16 on CPU
-            against 1.0-1.1x) or ``"auto"`` (on CPU structured where the model and loss allow
+            the same matrix, measured 0.6-0.8x a gradient per vector for a block of 16 on CPU
+            against 0.9-1.3x) or ``"auto"`` (on CPU structured where the model and loss allow
             it, else autograd; ``backend_reason`` says why; on accelerators autograd, whose
             batched products are measured there).
         check_determinism: apply one product twice at construction and raise if they differ
