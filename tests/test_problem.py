@@ -141,6 +141,35 @@ def test_user_model_untouched_and_mode_restored():
     assert all(m.training for m in model.modules())
 
 
+def test_model_writing_into_its_input_never_overwrites_the_data():
+    # nn.ReLU(inplace=True) as the first module clamps whatever tensor it is given.
+    g = torch.Generator().manual_seed(3)
+    lin = nn.Linear(4, 3).double()
+    model = nn.Sequential(nn.ReLU(inplace=True), lin)
+    x, y = _data()
+    assert bool((x < 0).any())
+    x_before = x.clone()
+    problem = Problem(model, "cross_entropy", (x, y), chunk_size=5)
+    assert problem._copy_inputs
+    theta = problem.theta_from_model() + 0.01 * torch.randn(
+        problem.num_params, generator=g, dtype=torch.float64
+    )
+    first = problem.loss_and_gradient(theta)
+    second = problem.loss_and_gradient(theta)
+    assert torch.equal(x, x_before) and torch.equal(problem.data.x, x_before)
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+    # the reference: the same network written without the in-place op, on clean data
+    clean = Problem(nn.Sequential(nn.ReLU(), lin), "cross_entropy", (x_before, y), chunk_size=5)
+    assert not clean._copy_inputs
+    assert torch.allclose(clean.gradient(theta), first[1], rtol=RTOL, atol=0)
+    # map-style sources are probed the same way
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+    assert Problem(model, "cross_entropy", loader)._copy_inputs
+    assert not Problem(_mlp(), "cross_entropy", loader)._copy_inputs
+    with torch.inference_mode():  # no version counters: the values tell
+        assert Problem(model, "cross_entropy", (x.clone(), y))._copy_inputs
+
+
 def test_eval_mode_is_deterministic_with_dropout():
     model = nn.Sequential(nn.Linear(4, 32), nn.Dropout(0.5), nn.Linear(32, 3)).double()
     problem = Problem(model, "cross_entropy", _data())

@@ -175,8 +175,33 @@ class Problem:
         self.task = task if task is not None else self._infer_task()
         if self.task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {self.task!r}")
+        # A model that writes into its input (nn.ReLU(inplace=True) as its first module) would
+        # overwrite the dataset on every evaluation: such a model is given copies.
+        self._copy_inputs: bool = self._writes_into_inputs()
 
     # --- construction helpers ------------------------------------------------------------
+    def _writes_into_inputs(self) -> bool:
+        """Whether the model modifies its input tensor in place, found by one forward pass on
+        a copy of a few samples (the copy's version counter; its values where the counter is
+        unavailable, as for inference-mode tensors).  The global random state is left as it was
+        (dropout in train mode draws from it)."""
+        if isinstance(self._source, TensorData):
+            x = self._source.x[:8]
+        else:
+            x, _ = self._source.get(torch.arange(min(8, self.num_samples)))
+            x = x.to(device=self.device, dtype=self.dtype if x.is_floating_point() else None)
+        probe, reference = x.detach().clone(), x.detach().clone()
+        try:
+            version: int | None = probe._version
+        except RuntimeError:  # inference tensors have no version counter
+            version = None
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            self._call_model(self.layout.unflatten(self.theta_from_model()), probe)
+        if version is not None:
+            return probe._version != version
+        return not torch.equal(probe, reference)
+
     def _infer_task(self) -> str:
         if self.loss_name in ("cross_entropy", "bce_with_logits"):
             return "classification"
@@ -278,8 +303,13 @@ class Problem:
 
     # --- the functional model ------------------------------------------------------------------
     def output(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Model output on a batch ``x`` at parameters ``theta`` (differentiable in ``theta``)."""
-        params: dict[str, torch.Tensor] = self.layout.unflatten(theta)
+        """Model output on a batch ``x`` at parameters ``theta`` (differentiable in ``theta``).
+        ``x`` is never modified (a model that writes into its input gets a copy)."""
+        if self._copy_inputs:
+            x = x.clone()
+        return self._call_model(self.layout.unflatten(theta), x)
+
+    def _call_model(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         if self.train_mode:
             # Work on copies so BatchNorm's running statistics in the model are never updated.
             buffers = {n: b.clone() for n, b in self.model.named_buffers()}
