@@ -208,6 +208,34 @@ def test_ggn_matches_dense(name):
 
 
 @pytest.mark.parametrize("name", ["registry:mlp_softplus_ce_nobias", "nested_leaky_elu_bce"])
+def test_parameter_groups_skip_inactive_layers_exactly(name):
+    # Groups in the first, middle and last layer, two layers with an unselected one between
+    # them, and a scattered mask: the products skip the unselected layers' work, so each case
+    # exercises a different path through the passes.
+    problem, theta = _make(name)
+    H = hessian(_mean_loss(problem))(theta)
+    G = _dense_ggn(problem, theta)
+    layers = problem.layout.layers
+    assert len(layers) == 3
+    slots = list(problem.layout)
+    mask = torch.zeros(problem.num_params, dtype=torch.bool)
+    mask[::7] = True
+    groups = [*layers, [slots[0].name, slots[-1].name], mask]
+    for group in groups:
+        sel = select_parameters(problem.layout, group)
+        W = _probe(sel.size, 3, seed=4)
+        for Op, M in ((HessianOperator, H), (GGNOperator, G)):
+            op = Op(problem, theta, params=group)
+            assert op.backend == "structured"
+            assert_close_report(
+                op @ W,
+                M[sel.index][:, sel.index] @ W,
+                rtol=RTOL,
+                label=f"{name} {Op.__name__} {group if isinstance(group, (str, list)) else 'mask'}",
+            )
+
+
+@pytest.mark.parametrize("name", ["registry:mlp_softplus_ce_nobias", "nested_leaky_elu_bce"])
 def test_sub_chunks_and_block_sizes(name, monkeypatch):
     # Small work buffers: every chunk is split into sub-chunks of 16 samples (the code path
     # large problems take); the product must not change beyond rounding, for any block size.

@@ -318,6 +318,15 @@ class ProblemOperator(CurvatureOperator):
                 raise ValueError(f"backend='structured' cannot be used: {chain}")
             return "autograd", chain
         self._engine = DenseChainProducts(self.problem, chain, gauss_newton=self._gauss_newton)
+        # Layers holding selected parameters: the products skip work for the others.
+        self._active_layers = None
+        if not self.selection.is_full:
+            mask = torch.zeros(self.selection.num_params, dtype=torch.bool)
+            mask[self.selection.index] = True
+            self._active_layers = [
+                bool(mask[st.weight].any()) or (st.bias is not None and bool(mask[st.bias].any()))
+                for st in chain.stages
+            ]
         return "structured", "dense layers and elementwise activations"
 
     def _state(self, x: torch.Tensor, y: torch.Tensor):
@@ -334,7 +343,7 @@ class ProblemOperator(CurvatureOperator):
         full = torch.zeros(self.selection.num_params, V.shape[1], dtype=V.dtype, device=V.device)
         index = self.selection.index.to(V.device)
         full[index] = V
-        return self._engine.product(graph, full)[index]
+        return self._engine.product(graph, full, self._active_layers)[index]
 
     def _theta_sub_leaf(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A fresh leaf for the selected entries, and the full theta built from it."""

@@ -47,6 +47,7 @@ supported; the operators then fall back to autograd.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -445,19 +446,34 @@ class DenseChainProducts:
             torch.mul(Ra, h[sl].unsqueeze(1) if isinstance(h, torch.Tensor) else h, out=out)
         return out
 
-    def product(self, s: _ChunkState, V: torch.Tensor) -> torch.Tensor:
-        """``H V`` (or ``G V``) of one chunk, ``V`` (p, k) on the full theta; returns (p, k)."""
+    def product(
+        self, s: _ChunkState, V: torch.Tensor, active: Sequence[bool] | None = None
+    ) -> torch.Tensor:
+        """``H V`` (or ``G V``) of one chunk, ``V`` (p, k) on the full theta; returns (p, k).
+
+        ``active[l]``: whether layer l's rows of ``V`` may be nonzero and its rows of the
+        result are wanted (a parameter group); the passes skip what the other layers would
+        only contribute zeros to, and their rows of the result are zero."""
         stages = self.chain.stages
         L = len(stages)
         p, k = V.shape
         if k == 0:
             return V.new_zeros(p, 0)
+        act = [True] * L if active is None else [bool(a) for a in active]
+        if not any(act):
+            return V.new_zeros(p, k)
+        first = act.index(True)  # below it every R-quantity is zero
         ref = V
         # The direction, per layer, in the two layouts the GEMMs want:
         #   fwd[l]  (in [+1], k * out): [dW_1^T ... dW_k^T] with the bias row db appended;
         #   bwd[l]  (out, k * in):      [dW_1 ... dW_k].
-        fwd, bwd = [], []
-        for st in stages:
+        fwd: list[torch.Tensor | None] = []
+        bwd: list[torch.Tensor | None] = []
+        for i, st in enumerate(stages):
+            if not act[i]:
+                fwd.append(None)
+                bwd.append(None)
+                continue
             dW = V[st.weight].view(st.out_features, st.in_features, k)
             f = dW.permute(1, 2, 0).reshape(st.in_features, k * st.out_features)
             if st.bias is not None:
@@ -470,11 +486,13 @@ class DenseChainProducts:
         #   accW[l] (k * out, in [+1]) = sum_n Rg_l^T [a_{l-1}, 1];  accG[l] (out, k * in) = g_l^T Ra_{l-1}.
         accW = [
             self._buf(("accW", i), (k * st.out_features, s.inputs[i].shape[1]), ref).zero_()
+            if act[i]
+            else None
             for i, st in enumerate(stages)
         ]
         accG = [
             None
-            if self.gauss_newton or i == 0
+            if self.gauss_newton or i <= first or not act[i]
             else self._buf(("accG", i), (st.out_features, k * st.in_features), ref).zero_()
             for i, st in enumerate(stages)
         ]
@@ -489,44 +507,52 @@ class DenseChainProducts:
         for start in range(0, s.n, step):
             sl = slice(start, min(start + step, s.n))
             m = sl.stop - sl.start
-            Rz: list[torch.Tensor] = []
-            Ra: list[torch.Tensor] = []
+            Rz: list[torch.Tensor | None] = [None] * L
+            Ra: list[torch.Tensor | None] = [None] * L
             # forward: Rz_l = Ra_{l-1} W_l^T + [a_{l-1}, 1] [dW_l^T; db_l]
-            for i, st in enumerate(stages):
+            for i in range(first, L):
+                st = stages[i]
                 rz = buf("rz", i, st.out_features, m)
-                torch.mm(s.inputs[i][sl], fwd[i], out=rz.view(m, -1))
-                if i > 0:
-                    rz.view(m * k, -1).addmm_(Ra[i - 1].view(m * k, -1), s.weights[i].T)
-                Rz.append(rz)
+                if act[i]:
+                    torch.mm(s.inputs[i][sl], fwd[i], out=rz.view(m, -1))
+                    if i > first:
+                        rz.view(m * k, -1).addmm_(Ra[i - 1].view(m * k, -1), s.weights[i].T)
+                else:
+                    torch.mm(Ra[i - 1].view(m * k, -1), s.weights[i].T, out=rz.view(m * k, -1))
+                Rz[i] = rz
                 d1 = s.d1[i]
                 if d1 is None:
-                    Ra.append(rz)
+                    Ra[i] = rz
                 else:
                     ra = buf("ra", i, st.out_features, m)
                     torch.mul(rz, d1[sl].unsqueeze(1), out=ra)
-                    Ra.append(ra)
+                    Ra[i] = ra
             rd = buf("rd", L - 1, stages[-1].out_features, m)
             self._output_hessian(s, sl, Ra[-1], rd)
-            # backward
-            for i in range(L - 1, -1, -1):
+            # backward, down to the first active layer
+            for i in range(L - 1, first - 1, -1):
                 d1 = s.d1[i]
                 if d1 is not None:
                     rd.mul_(d1[sl].unsqueeze(1))  # Rg_l (in place)
                 if s.curv[i] is not None:
                     rd.addcmul_(s.curv[i][sl].unsqueeze(1), Rz[i])
-                accW[i].addmm_(rd.view(m, -1).T, s.inputs[i][sl])
-                if i == 0:
+                if act[i]:
+                    accW[i].addmm_(rd.view(m, -1).T, s.inputs[i][sl])
+                if i == first:
                     break
                 nxt = buf("rd", i - 1, stages[i - 1].out_features, m)
-                if self.gauss_newton:
+                if accG[i] is None:  # GGN, or no direction in this layer: R delta = Rg W
                     torch.mm(rd.view(m * k, -1), s.weights[i], out=nxt.view(m * k, -1))
                 else:
                     accG[i].addmm_(s.g[i][sl].T, Ra[i - 1].view(m, -1))
                     torch.mm(s.g[i][sl], bwd[i], out=nxt.view(m, -1))
                     nxt.view(m * k, -1).addmm_(rd.view(m * k, -1), s.weights[i])
                 rd = nxt
-        out = torch.empty(p, k, dtype=V.dtype, device=V.device)  # every entry is written
+        # every entry is written when all layers are active
+        out = (torch.empty if all(act) else torch.zeros)(p, k, dtype=V.dtype, device=V.device)
         for i, st in enumerate(stages):
+            if not act[i]:
+                continue
             fo, fi = st.out_features, st.in_features
             acc = accW[i].view(k, fo, -1)
             w = acc[:, :, :fi].permute(1, 2, 0)
