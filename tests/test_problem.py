@@ -141,33 +141,77 @@ def test_user_model_untouched_and_mode_restored():
     assert all(m.training for m in model.modules())
 
 
-def test_model_writing_into_its_input_never_overwrites_the_data():
-    # nn.ReLU(inplace=True) as the first module clamps whatever tensor it is given.
+class _DoublesInput(nn.Module):
+    """Writes into its input: ``x *= 2`` (what an in-place first module does)."""
+
+    def forward(self, x):
+        return x.mul_(2)
+
+
+@pytest.mark.parametrize("first", ["relu_inplace", "mul_"])
+def test_model_writing_into_its_input_never_overwrites_the_data(first):
+    from landscope.landscape import evaluate_points
+
     g = torch.Generator().manual_seed(3)
     lin = nn.Linear(4, 3).double()
-    model = nn.Sequential(nn.ReLU(inplace=True), lin)
+    head = nn.ReLU(inplace=True) if first == "relu_inplace" else _DoublesInput()
+    model = nn.Sequential(head, lin)
     x, y = _data()
     assert bool((x < 0).any())
     x_before = x.clone()
     problem = Problem(model, "cross_entropy", (x, y), chunk_size=5)
-    assert problem._copy_inputs
+    assert problem._copy_inputs is None  # decided by the first evaluation, no extra pass
     theta = problem.theta_from_model() + 0.01 * torch.randn(
         problem.num_params, generator=g, dtype=torch.float64
     )
-    first = problem.loss_and_gradient(theta)
-    second = problem.loss_and_gradient(theta)
+    first_eval = problem.loss_and_gradient(theta)
+    assert problem._copy_inputs is True
+    second_eval = problem.loss_and_gradient(theta)
     assert torch.equal(x, x_before) and torch.equal(problem.data.x, x_before)
-    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
-    # the reference: the same network written without the in-place op, on clean data
-    clean = Problem(nn.Sequential(nn.ReLU(), lin), "cross_entropy", (x_before, y), chunk_size=5)
-    assert not clean._copy_inputs
-    assert torch.allclose(clean.gradient(theta), first[1], rtol=RTOL, atol=0)
-    # map-style sources are probed the same way
+    assert torch.equal(first_eval[0], second_eval[0]) and torch.equal(first_eval[1], second_eval[1])
+    # the reference: the same network without the in-place op, on clean data
+    clean_head = nn.ReLU() if first == "relu_inplace" else _Doubles()
+    clean = Problem(nn.Sequential(clean_head, lin), "cross_entropy", (x_before, y), chunk_size=5)
+    assert torch.allclose(clean.gradient(theta), first_eval[1], rtol=RTOL, atol=0)
+    assert clean._copy_inputs is False
+    # point-by-point landscape evaluation runs its own copy of the model: guarded as well
+    fresh = Problem(model, "cross_entropy", (x, y), chunk_size=5)
+    for batch_points in (1, 3):
+        losses = evaluate_points(fresh, torch.stack([theta] * 3), batch_points=batch_points)["loss"]
+        assert losses.tolist() == [losses[0]] * 3
+    assert torch.equal(x, x_before)
+    # decided the same way when everything runs inside inference mode
+    with torch.inference_mode():
+        inside = Problem(model, "cross_entropy", (x, y))
+        inside.loss(theta)
+        assert inside._copy_inputs is True
+    assert torch.equal(x, x_before)
+    # a DataLoader over tensors is read as those tensors: guarded like them
     loader = DataLoader(TensorDataset(x, y), batch_size=4)
-    assert Problem(model, "cross_entropy", loader)._copy_inputs
-    assert not Problem(_mlp(), "cross_entropy", loader)._copy_inputs
-    with torch.inference_mode():  # no version counters: the values tell
-        assert Problem(model, "cross_entropy", (x.clone(), y))._copy_inputs
+    via_loader = Problem(model, "cross_entropy", loader, chunk_size=5)
+    assert torch.allclose(via_loader.loss(theta), first_eval[0], rtol=RTOL, atol=0)
+    assert via_loader._copy_inputs
+    # a map-style dataset collates fresh tensors: nothing to guard
+    mapped = Problem(model, "cross_entropy", _ItemDataset(x, y), chunk_size=5)
+    assert mapped._copy_inputs is False
+    assert torch.allclose(mapped.loss(theta), first_eval[0], rtol=RTOL, atol=0)
+    assert torch.equal(x, x_before)
+
+
+class _Doubles(nn.Module):
+    def forward(self, x):
+        return 2 * x
+
+
+class _ItemDataset(torch.utils.data.Dataset):
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
 
 
 def test_eval_mode_is_deterministic_with_dropout():

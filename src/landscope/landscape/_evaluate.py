@@ -345,7 +345,7 @@ class PointEvaluator:
             if self.bn == "recompute":
                 self._recompute_statistics(model)
             # the private copy stays in eval mode (toggling module flags costs per point)
-            outputs = ((model(x), y) for x, y in self._chunks())
+            outputs = ((problem._guarded(model, x), y) for x, y in self._chunks())
         for out, y in outputs:
             chunk = problem.per_sample_loss(out, y).sum()
             total = chunk if total is None else total + chunk
@@ -363,7 +363,7 @@ class PointEvaluator:
                 module.momentum = None
         model.train()
         for x, _ in self._chunks():
-            model(x)
+            self.problem._guarded(model, x)
         model.eval()
 
     def _chunks(self) -> list[tuple[torch.Tensor, torch.Tensor]] | Iterator:

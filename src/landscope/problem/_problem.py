@@ -47,6 +47,14 @@ def module_mode(module: nn.Module, training: bool) -> Iterator[None]:
             m.training = flag
 
 
+def _version(t: torch.Tensor) -> int | None:
+    """The tensor's version counter (bumped by in-place ops), or None where there is none."""
+    try:
+        return int(t._version)
+    except (RuntimeError, TypeError):
+        return None
+
+
 class _MapStyleSource:
     """Samples of a map-style ``torch.utils.data.Dataset``, fetched by index and collated."""
 
@@ -176,32 +184,12 @@ class Problem:
         if self.task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {self.task!r}")
         # A model that writes into its input (nn.ReLU(inplace=True) as its first module) would
-        # overwrite the dataset on every evaluation: such a model is given copies.
-        self._copy_inputs: bool = self._writes_into_inputs()
+        # overwrite the dataset on every evaluation: such a model is given copies (see
+        # _guarded).  Undecided (None) until the first evaluation shows it; map-style sources
+        # hand out freshly collated tensors, which the model may overwrite.
+        self._copy_inputs: bool | None = None if isinstance(source, TensorData) else False
 
     # --- construction helpers ------------------------------------------------------------
-    def _writes_into_inputs(self) -> bool:
-        """Whether the model modifies its input tensor in place, found by one forward pass on
-        a copy of a few samples (the copy's version counter; its values where the counter is
-        unavailable, as for inference-mode tensors).  The global random state is left as it was
-        (dropout in train mode draws from it)."""
-        if isinstance(self._source, TensorData):
-            x = self._source.x[:8]
-        else:
-            x, _ = self._source.get(torch.arange(min(8, self.num_samples)))
-            x = x.to(device=self.device, dtype=self.dtype if x.is_floating_point() else None)
-        probe, reference = x.detach().clone(), x.detach().clone()
-        try:
-            version: int | None = probe._version
-        except RuntimeError:  # inference tensors have no version counter
-            version = None
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.no_grad():
-            self._call_model(self.layout.unflatten(self.theta_from_model()), probe)
-        if version is not None:
-            return probe._version != version
-        return not torch.equal(probe, reference)
-
     def _infer_task(self) -> str:
         if self.loss_name in ("cross_entropy", "bce_with_logits"):
             return "classification"
@@ -305,9 +293,26 @@ class Problem:
     def output(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Model output on a batch ``x`` at parameters ``theta`` (differentiable in ``theta``).
         ``x`` is never modified (a model that writes into its input gets a copy)."""
-        if self._copy_inputs:
-            x = x.clone()
-        return self._call_model(self.layout.unflatten(theta), x)
+        params = self.layout.unflatten(theta)
+        return self._guarded(lambda inp: self._call_model(params, inp), x)
+
+    def _guarded(self, call: Callable[[torch.Tensor], Any], x: torch.Tensor) -> Any:
+        """``call(x)`` for a function that runs the model on a batch of the Problem's inputs,
+        such that the dataset is never overwritten: until one evaluation has shown whether the
+        model writes into its input (the version counter of a copy: in-place ops such as
+        ``nn.ReLU(inplace=True)`` as the first module bump it), ``call`` gets a copy; from then
+        on a copy only if it does.  No extra forward pass, any grad mode, any batch."""
+        if self._copy_inputs is False:
+            return call(x)
+        with torch.inference_mode(False):  # a normal tensor, with a version counter
+            probe = x.clone()
+        before = _version(probe)
+        out = call(probe)
+        if self._copy_inputs is None and before is not None:
+            after = _version(probe)
+            if after is not None:
+                self._copy_inputs = after != before
+        return out
 
     def _call_model(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         if self.train_mode:
