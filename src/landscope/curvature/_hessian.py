@@ -53,8 +53,8 @@ _STRUCTURED_CACHE_BYTES = 2**30
 #   k = 1: 1.02x, k = 16: 0.81x (autograd cached: 1.23x, 1.31x); interleaved with the autograd
 #   variants (hvp_cost.py, the gradient slower there): k = 1: 1.27x, 4: 0.67x, 16: 0.58x,
 #   64: 0.50x (autograd cached loop 1.43x / 1.07x / 0.93x / 0.88x); float64 k = 16: 0.78x.
-# How a block of k vectors goes through the autograd graph ("auto"): vmap (one batched backward, ``is_grads_batched``) on accelerators; on CPU vmap
-# wins only while a chunk is small (per-vector ms, float32, k = 16, loop vs vmap: n = 64:
+# How a block of k vectors goes through the autograd graph ("auto"): vmap (one batched
+# backward, ``is_grads_batched``) on accelerators; on CPU vmap wins only while a chunk is small (per-vector ms, float32, k = 16, loop vs vmap: n = 64:
 # 1.11 vs 0.29; n = 256: 0.97 vs 0.48; n = 1,797: 2.6 vs 3.6; at k = 256 vmap loses from
 # n = 256 in float64), so "auto" uses vmap on CPU up to p * chunk samples = 2^23, else a loop.
 _VMAP_MAX_WORK_CPU = 2**23
@@ -319,14 +319,11 @@ class ProblemOperator(CurvatureOperator):
             return "autograd", chain
         self._engine = DenseChainProducts(self.problem, chain, gauss_newton=self._gauss_newton)
         # Layers holding selected parameters: the products skip work for the others.
-        self._active_layers = None
-        if not self.selection.is_full:
-            mask = torch.zeros(self.selection.num_params, dtype=torch.bool)
-            mask[self.selection.index] = True
-            self._active_layers = [
-                bool(mask[st.weight].any()) or (st.bias is not None and bool(mask[st.bias].any()))
-                for st in chain.stages
-            ]
+        self._active_layers = (
+            None
+            if self.selection.is_full
+            else chain.stages_touched(self.selection.index, self.selection.num_params)
+        )
         return "structured", "dense layers and elementwise activations"
 
     def _state(self, x: torch.Tensor, y: torch.Tensor):

@@ -47,6 +47,7 @@ supported; the operators then fall back to autograd.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -134,6 +135,15 @@ class DenseChain:
     def max_width(self) -> int:
         return max(max(s.in_features, s.out_features) for s in self.stages)
 
+    def stages_touched(self, index: torch.Tensor, num_params: int) -> list[bool]:
+        """Which layers hold any of the entries ``index`` of theta (a parameter group)."""
+        mask = torch.zeros(num_params, dtype=torch.bool)
+        mask[index] = True
+        return [
+            bool(mask[st.weight].any()) or (st.bias is not None and bool(mask[st.bias].any()))
+            for st in self.stages
+        ]
+
 
 def _has_hooks(module: nn.Module) -> bool:
     """Hooks, or a ``forward`` replaced on the instance: the module may not compute what its
@@ -156,9 +166,7 @@ def _leaves(model: nn.Module) -> list[nn.Module] | str:
                 return sub
             out.extend(sub)
         return out
-    if type(model) is MLP:
-        if _has_hooks(model.activation) or any(_has_hooks(m) for m in model.layers):
-            return "MLP has hooks or an overridden forward"
+    if type(model) is MLP:  # its leaves are checked for hooks by the caller
         out = [nn.Flatten()]
         for i, layer in enumerate(model.layers):
             if i > 0:
@@ -198,17 +206,15 @@ def dense_chain(model: nn.Module, layout, *, train_mode: bool) -> DenseChain | s
     flatten = False
     stages: list[DenseStage] = []
     used: set[str] = set()
-    linears: list[nn.Module] = []
+    linears: set[int] = set()
     for m in leaves:
         if _has_hooks(m):
             return f"{type(m).__name__} has hooks or an overridden forward"
         if type(m) is nn.Linear:
-            if any(m is seen for seen in linears):
+            if id(m) in linears:
                 return "an nn.Linear is called more than once (shared weights)"
-            linears.append(m)
-            name = names.get(id(m))
-            if name is None:
-                return "a Linear layer is not a submodule of the model"
+            linears.add(id(m))
+            name = names[id(m)]
             wname = f"{name}.weight" if name else "weight"
             bname = f"{name}.bias" if name else "bias"
             w = slots.get(wname)
@@ -229,11 +235,9 @@ def dense_chain(model: nn.Module, layout, *, train_mode: bool) -> DenseChain | s
             if not stages:
                 flatten = True
             # After a dense layer the tensor is (n, features) and Flatten is the identity.
-        elif type(m) in ELEMENTWISE_MODULES or (
-            type(m) in _DROPOUT and (not train_mode or m.p == 0)
-        ):
-            if type(m) in _DROPOUT:
-                continue  # the identity in eval mode
+        elif type(m) in _DROPOUT and (not train_mode or m.p == 0):
+            continue  # the identity in eval mode
+        elif type(m) in ELEMENTWISE_MODULES:
             (stages[-1].activations if stages else prefix).append(m)
         else:
             return f"{type(m).__name__} is not a dense layer or an elementwise activation"
@@ -286,7 +290,7 @@ def structured_support(problem, sample: torch.Tensor | None = None) -> DenseChai
     if isinstance(chain, str) or sample is None:
         return chain
     shape = tuple(sample.shape[1:])
-    features = shape if not chain.flatten else (int(torch.tensor(shape).prod()) if shape else 1,)
+    features = (math.prod(shape),) if chain.flatten else shape
     if len(features) != 1 or features[0] != chain.stages[0].in_features:
         return (
             f"the first nn.Linear ({chain.stages[0].in_features} inputs) receives samples of "
@@ -310,8 +314,8 @@ def _output_hessian_data(loss: str, o: torch.Tensor, y: torch.Tensor, num_sample
             w = y.reshape(o.shape[0], -1).sum(dim=1)
         else:
             w = (y.reshape(-1) != -100).to(o.dtype)  # F.cross_entropy's default ignore_index
-        weight = None if bool((w == 1).all()) else w.reshape(-1, 1, 1)
-        return ("softmax", torch.softmax(o, dim=1), 1.0 / num_samples, weight)
+        scale = 1.0 / num_samples if bool((w == 1).all()) else w.reshape(-1, 1, 1) / num_samples
+        return ("softmax", torch.softmax(o, dim=1), scale)
     if loss == "mse":
         return ("diagonal", 2.0 / (C * num_samples))
     if loss == "bce_with_logits":
@@ -333,7 +337,7 @@ class _ChunkState:
     curv: list[torch.Tensor | None]  # delta_l * s_l''(z_l) (n, out), None where zero
     g: list[torch.Tensor]  # g_l = dL/dz_l (n, out)
     out_data: (
-        tuple  # ("softmax", p (n, C), 1 / N, w (n, 1, 1) or None); ("diagonal", h or a number)
+        tuple  # ("softmax", p (n, C), w / N); ("diagonal", h); w / N and h: (n, ...) or a number
     )
 
 
@@ -350,9 +354,6 @@ class DenseChainProducts:
         self.problem = problem
         self.chain = chain
         self.gauss_newton = bool(gauss_newton)
-        reason = _loss_support(problem)
-        if reason is not None:
-            raise ValueError(reason)
         self._buffers: dict = {}
 
     def clear(self) -> None:
@@ -367,17 +368,11 @@ class DenseChainProducts:
     def state(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, num_samples: int):
         chain = self.chain
         with torch.no_grad():
-            a = x
+            a = x.clone() if chain.prefix else x  # in-place prefix modules act on the copy
             for m in chain.prefix:
-                a = m(a.clone())
+                a = m(a)
             if chain.flatten:
                 a = a.flatten(1)
-            if a.ndim != 2:
-                raise ValueError(
-                    f"the first nn.Linear receives inputs of shape {tuple(a.shape)}; the "
-                    "structured backend needs (n, features) (add nn.Flatten, or use "
-                    "backend='autograd')"
-                )
             inputs, weights, d1s, d2s = [], [], [], []
             for st in chain.stages:
                 W = theta[st.weight].view(st.out_features, st.in_features)
@@ -433,14 +428,12 @@ class DenseChainProducts:
         """``out = H_out Ra`` per sample, Ra and out of shape (m, k, C)."""
         kind, *data = s.out_data
         if kind == "softmax":
-            # H_out = (diag(p) - p p^T) / N for the softmax probabilities p.
-            P = data[0][sl].unsqueeze(1)  # (m, 1, C)
+            # H_out = w (diag(p) - p p^T) / N for the softmax probabilities p.
+            P, scale = data[0][sl].unsqueeze(1), data[1]  # P: (m, 1, C)
             torch.mul(Ra, P, out=out)
             dot = out.sum(dim=2, keepdim=True)  # p . Ra, (m, k, 1)
             out.addcmul_(P, dot, value=-1.0)
-            out.mul_(data[1])
-            if data[2] is not None:
-                out.mul_(data[2][sl])
+            out.mul_(scale[sl] if isinstance(scale, torch.Tensor) else scale)
         else:
             h = data[0]
             torch.mul(Ra, h[sl].unsqueeze(1) if isinstance(h, torch.Tensor) else h, out=out)

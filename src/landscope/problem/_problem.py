@@ -293,8 +293,17 @@ class Problem:
     def output(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Model output on a batch ``x`` at parameters ``theta`` (differentiable in ``theta``).
         ``x`` is never modified (a model that writes into its input gets a copy)."""
-        params = self.layout.unflatten(theta)
-        return self._guarded(lambda inp: self._call_model(params, inp), x)
+        params: dict[str, torch.Tensor] = self.layout.unflatten(theta)
+        if self.train_mode:
+            # Work on copies so BatchNorm's running statistics in the model are never updated.
+            buffers = {n: b.clone() for n, b in self.model.named_buffers()}
+            params = {**buffers, **params}
+
+        def call(inp: torch.Tensor) -> torch.Tensor:
+            with module_mode(self.model, self.train_mode):
+                return functional_call(self.model, params, (inp,))
+
+        return self._guarded(call, x)
 
     def _guarded(self, call: Callable[[torch.Tensor], Any], x: torch.Tensor) -> Any:
         """``call(x)`` for a function that runs the model on a batch of the Problem's inputs,
@@ -313,14 +322,6 @@ class Problem:
             if after is not None:
                 self._copy_inputs = after != before
         return out
-
-    def _call_model(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        if self.train_mode:
-            # Work on copies so BatchNorm's running statistics in the model are never updated.
-            buffers = {n: b.clone() for n, b in self.model.named_buffers()}
-            params = {**buffers, **params}
-        with module_mode(self.model, self.train_mode):
-            return functional_call(self.model, params, (x,))
 
     def per_sample_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Per-sample losses f_i of shape (n,)."""
