@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from landscope.trajectory import TrajectoryWriter
+from landscope.runs import TrajectoryWriter
 
 NETS = {"iris 4-24-14-3": ([4, 24, 14, 3], 20), "digits 64-100-100-10": ([64, 100, 100, 10], 64)}
 CHUNK = 256
@@ -152,7 +152,7 @@ def bench_loop(
             w.close()  # waits for the last writes
         t1 = time.perf_counter()
         if w is not None and not last_chunk:
-            from landscope.trajectory import open_run
+            from landscope.runs import open_run
 
             last_chunk.append(open_run(folder).read("params", start=0, stop=CHUNK))
         return t0 - t_setup, t1 - t0
@@ -213,7 +213,7 @@ def bench_compression(chunk: np.ndarray, tmp: Path, repeats: int) -> list[dict]:
 def bench_zarr_setitem(chunk: np.ndarray, tmp: Path, repeats: int) -> dict:
     import zarr
 
-    from landscope.trajectory import _format as fmt
+    from landscope.runs import _format as fmt
 
     folder = tmp / "zarr-setitem"
     kw = {"zarr_format": 2} if int(zarr.__version__.split(".")[0]) >= 3 else {}

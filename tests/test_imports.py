@@ -9,7 +9,7 @@ import sys
 import landscope, landscope.problem, landscope.curvature, landscope.landscape, landscope.subspace
 heavy = [m for m in ("matplotlib", "typer", "zarr", "pydantic") if m in sys.modules]
 assert not heavy, heavy
-import landscope.training, landscope.trajectory
+import landscope.training, landscope.runs
 assert "matplotlib" not in sys.modules and "typer" not in sys.modules
 """
 

@@ -15,7 +15,6 @@ from landscope.landscape import (
     InterpolationResult,
     Plane,
     SurfaceResult,
-    TrajectoryProjection,
     alpha_beta_plane,
     alpha_beta_surface,
     alpha_random_plane,
@@ -35,15 +34,18 @@ from landscope.landscape import (
     local_minima,
     pca_directions,
     pca_plane,
-    project_trajectory,
-    projection_residuals,
     random_direction,
     random_plane,
     random_point,
-    random_walk,
-    random_walk_control,
     subset_indices,
     surface,
+)
+from landscope.trajectory import (
+    TrajectoryProjection,
+    project_trajectory,
+    projection_residuals,
+    random_walk,
+    random_walk_control,
 )
 
 # Tolerances.  float64 sums of O(100) terms of size O(1): two algebraically equal evaluation

@@ -14,7 +14,7 @@ import torch
 import landscope
 from landscope.config import build_dataset, build_problems
 from landscope.reproduce import _gurari_spectrum as gs
-from landscope.subspace import count_outliers
+from landscope.spectra import count_outliers, spectrum_summary
 
 TINY_PLAN = {"steps": 30, "seeds": [0, 1], "widths": [4], "random_label_steps": 40}
 
@@ -66,7 +66,7 @@ def test_spectrum_matches_an_independent_dense_hessian(tiny):
 def test_summary_of_a_known_spectrum():
     # C = 2: the rule looks at the top 4 gaps (10/9, 9/8, 8/0.1, 0.1/0.09), the largest after 3
     eigs = np.array([10.0, 9.0, 8.0, 0.1, 0.09, 0.0, -0.01])
-    s = gs._summary(eigs, num_classes=2)
+    s = spectrum_summary(eigs, num_classes=2)
     assert s["outliers"] == 3 and s["max_outliers"] == 4
     assert s["gap_ratio_at_outliers"] == pytest.approx(80.0, rel=1e-14)
     assert s["top_C_mass_fraction"] == pytest.approx(19.0 / 27.19, rel=1e-14)

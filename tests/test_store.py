@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from landscope.problem import ParameterLayout
-from landscope.trajectory import Run, TrajectoryWriter, open_run
+from landscope.runs import Run, TrajectoryWriter, open_run
 
 
 def _rows(n: int, p: int, dtype: str, seed: int = 0) -> np.ndarray:
@@ -217,7 +217,7 @@ _CRASH_SCRIPT = textwrap.dedent(
     import os, sys
     import numpy as np
     import torch
-    from landscope.trajectory import TrajectoryWriter
+    from landscope.runs import TrajectoryWriter
 
     path, background = sys.argv[1], sys.argv[2] == "1"
     p = 20000
@@ -446,7 +446,7 @@ class _TornFile:
 
 @pytest.mark.parametrize("failure", ["torn write", "no rename"])
 def test_a_failed_write_never_replaces_the_good_file(tmp_path, monkeypatch, failure):
-    from landscope.trajectory import _format
+    from landscope.runs import _format
 
     w = TrajectoryWriter.create(tmp_path / "r", meta={}, background=False)
     w.write_json("summary.json", {"ok": 1})
@@ -475,7 +475,7 @@ def test_a_failed_write_never_replaces_the_good_file(tmp_path, monkeypatch, fail
 
 
 def test_background_write_error_is_raised_and_nothing_more_is_committed(tmp_path, monkeypatch):
-    from landscope.trajectory import _format
+    from landscope.runs import _format
 
     w = TrajectoryWriter.create(tmp_path / "r", meta={})
     w.add_series("x", shape=(2,), dtype="float64", chunk_rows=4)

@@ -13,8 +13,8 @@ from landscope import Problem
 from landscope.curvature import dense_hessian, hessian_eigh
 from landscope.data import mixture_means
 from landscope.models import softmax_regression
+from landscope.spectra import count_outliers
 from landscope.subspace._toy import (
-    count_outliers,
     simulate_toy,
     toy_hessian,
     two_class_flow,

@@ -16,8 +16,8 @@ from torch import nn
 
 from landscope.config import ConfigError, load_config
 from landscope.data import SplitDataset, TensorData
+from landscope.runs import open_run
 from landscope.training import NonFiniteLossError, batch_indices, learning_rate, train
-from landscope.trajectory import open_run
 
 
 def _tiny_dataset(n: int = 24, regression: bool = False) -> SplitDataset:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from _common import LoadedRun, check, figure_path, parser, trained_run
 
-from landscope.landscape import project_trajectory, projection_residuals, random_walk_control
 from landscope.plotting import plot_trajectory_projection, save_figure
+from landscope.trajectory import project_trajectory, projection_residuals, random_walk_control
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 The public API, grouped by stage of the data flow
 (problem -> training run -> analyses -> results -> figures).  Subpackages:
 ``landscope.data``, ``landscope.models``, ``landscope.config`` (problem);
-``landscope.training``, ``landscope.trajectory`` (training runs);
+``landscope.training``, ``landscope.runs`` (training runs);
 ``landscope.curvature``, ``landscope.subspace``, ``landscope.landscape`` (analyses);
 ``landscope.plotting`` (figures); ``landscope.cli`` (the command line).
 
@@ -31,7 +31,7 @@ __all__ = [
 
 def __getattr__(name: str):
     if name == "open_run":
-        from landscope.trajectory import open_run
+        from landscope.runs import open_run
 
         return open_run
     if name == "train":

@@ -171,7 +171,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     ) -> None:
         """Print what a run holds: config, series (rows, step range, shape), summary."""
-        from landscope.trajectory import open_run
+        from landscope.runs import open_run
 
         try:
             run = open_run(run_dir)
@@ -250,7 +250,7 @@ def register_hessian(app: typer.Typer) -> None:
         if split not in ("train", "test"):
             _fail(f"--split must be train or test, got {split!r}")
         if target.is_dir():
-            from landscope.trajectory import open_run
+            from landscope.runs import open_run
 
             run = open_run(target)
             cfg = load_config(run.config)

@@ -37,7 +37,7 @@ class _Loaded:
 
     def __init__(self, run_dir: Path, dtype: str | None):
         from landscope.config import build_problems, load_config
-        from landscope.trajectory import open_run
+        from landscope.runs import open_run
 
         try:
             self.run = open_run(run_dir)
@@ -221,8 +221,8 @@ def register(app: typer.Typer) -> None:
         """The trajectory projected on the init -> solution line: alpha(t), beta(t) and
         beta(t) / ||theta(t)|| (Goodfellow et al. App. B, Fig. 11-13), with the random-walk
         control of Fig. 11 (same dimension and step norms)."""
-        from landscope.landscape import project_trajectory, random_walk_control
         from landscope.plotting import plot_trajectory_projection
+        from landscope.trajectory import project_trajectory, random_walk_control
 
         if every < 1:
             _fail(f"--every must be positive, got {every}")

@@ -79,8 +79,8 @@ def register(app: typer.Typer) -> None:
             plot_top_subspace_fraction,
             save_figure,
         )
+        from landscope.runs import open_run
         from landscope.subspace import analyze_run, read_tracked
-        from landscope.trajectory import open_run
 
         if source not in ("auto", "online", "offline"):
             _fail(f"--source must be auto, online or offline, got {source!r}")
@@ -161,8 +161,8 @@ def _spectrum(run_dir: Path, analysis, dtype: str | None, summary: dict, out: Pa
     from landscope.config import build_problems, load_config
     from landscope.curvature import DEFAULT_MAX_PARAMS, hessian_eigh
     from landscope.plotting import plot_eigenvector_by_layer, plot_spectrum
-    from landscope.subspace import count_outliers
-    from landscope.trajectory import open_run
+    from landscope.runs import open_run
+    from landscope.spectra import count_outliers
 
     run = open_run(run_dir)
     cfg = load_config(run.config)

@@ -41,13 +41,7 @@ from landscope.landscape._linear import (
     factored_loss,
     factored_problem,
 )
-from landscope.landscape._projection import (
-    project_trajectory,
-    projection_residuals,
-    random_walk,
-    random_walk_control,
-)
-from landscope.landscape._results import InterpolationResult, SurfaceResult, TrajectoryProjection
+from landscope.landscape._results import InterpolationResult, SurfaceResult
 from landscope.landscape._surfaces import (
     AlphaBetaSurface,
     Plane,
@@ -69,14 +63,6 @@ __all__ = [
     "interpolation_points",
     "local_minima",
     "random_point",
-]
-
-# trajectory projection (App. B, Fig. 11-13)
-__all__ += [
-    "project_trajectory",
-    "projection_residuals",
-    "random_walk",
-    "random_walk_control",
 ]
 
 # 2-D: surfaces (App. C, D; Li et al. 2018)
@@ -128,5 +114,4 @@ __all__ += [
 __all__ += [
     "InterpolationResult",
     "SurfaceResult",
-    "TrajectoryProjection",
 ]

@@ -18,8 +18,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from landscope.landscape._projection import as_trajectory
 from landscope.problem import ParameterLayout, ParameterSlot
+from landscope.trajectory import as_trajectory
 
 __all__ = [
     "NORMALIZATIONS",

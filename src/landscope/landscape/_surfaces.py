@@ -43,9 +43,9 @@ from landscope.landscape._evaluate import (
     problem_signature,
     selected_indices,
 )
-from landscope.landscape._projection import as_trajectory
 from landscope.landscape._results import SurfaceResult
 from landscope.problem import ParameterLayout, Problem
+from landscope.trajectory import as_trajectory
 
 __all__ = [
     "AlphaBetaSurface",

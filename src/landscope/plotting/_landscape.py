@@ -20,7 +20,8 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from landscope.landscape import InterpolationResult, SurfaceResult, TrajectoryProjection
+    from landscope.landscape import InterpolationResult, SurfaceResult
+    from landscope.trajectory import TrajectoryProjection
 
 __all__ = ["plot_interpolation", "plot_surface", "plot_trajectory_projection", "save_figure"]
 

@@ -163,8 +163,8 @@ def table1(
     out: str | Path, *, quick: bool = False, rows: list[str] | None = None, progress: bool = True
 ) -> dict:
     """Table 1: mean overlap(g, Hg) over the last ``window`` steps for each row, beside the paper's."""
+    from landscope.runs import open_run
     from landscope.training import train
-    from landscope.trajectory import open_run
 
     out = Path(out)
     plan = QUICK if quick else FULL

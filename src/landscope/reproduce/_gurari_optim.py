@@ -42,8 +42,8 @@ def optimizers(out: str | Path, *, quick: bool = False, progress: bool = True) -
     from landscope.plotting import save_figure
     from landscope.plotting._landscape import _figure
     from landscope.reproduce._gurari import BASE_CONFIG
+    from landscope.runs import open_run
     from landscope.training import train
-    from landscope.trajectory import open_run
 
     out = Path(out)
     steps = STEPS["quick" if quick else "full"]

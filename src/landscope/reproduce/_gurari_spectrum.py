@@ -8,7 +8,7 @@ nets allow (p = 3,466 for the paper's Fig. 4 net 64-32-32-10; p = 1,510 for 64-2
 ``quick``):
 
 1. Fig. 4: one run (the first seed); its full spectrum with the top k = 10 marked; top
-   eigenvalues, the outlier count (:func:`landscope.subspace.count_outliers`, rule
+   eigenvalues, the outlier count (:func:`landscope.spectra.count_outliers`, rule
    :data:`OUTLIER_RULE`), the share of the positive spectral mass in the top k, negative
    eigenvalues.
 2. Fig. 5: the same at several seeds; density of the top ``FIG5_TOP_PER_CLASS * k`` eigenvalues of
@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from landscope.reproduce._report import Report
+from landscope.spectra import ZERO_RTOL, fix_sign, layer_shares, spectrum_summary
 
 __all__ = [
     "EIGENVECTOR_STEPS",
@@ -100,8 +101,8 @@ FIG5_TOP_PER_CLASS = 10
 #: (labels, the paper's expected number of outliers = number of classes).
 LABEL_VARIANTS: tuple[tuple[str, int], ...] = (("original", 10), ("even_odd", 2), ("random", 10))
 
-#: Eigenvalues with |lambda| <= ZERO_RTOL * lambda_1 count as zero (``count_outliers``' default).
-ZERO_RTOL = 1e-10
+
+_RULE = {**OUTLIER_RULE, "zero_rtol": ZERO_RTOL}
 
 
 def spectrum_config(
@@ -119,84 +120,6 @@ def spectrum_config(
     cfg["record"]["params"]["steps"] = [s for s in EIGENVECTOR_STEPS if s < last]
     cfg["name"] = f"gurari-spectrum-{labels}-seed{cfg['seed']}"
     return cfg
-
-
-def _ratio(a: float, b: float) -> float:
-    """a / b, infinite over a zero (or negative) b, as in ``count_outliers``."""
-    return float(a / b) if b > 0 else float("inf")
-
-
-def _summary(eigs: np.ndarray, num_classes: int) -> dict:
-    """The numbers reported for one full spectrum (``eigs`` in decreasing order)."""
-    from landscope.subspace import count_outliers
-
-    lam1 = float(eigs[0])
-    max_outliers = OUTLIER_RULE["max_outliers_per_class"] * num_classes
-    n_out = count_outliers(
-        eigs,
-        method=OUTLIER_RULE["method"],
-        max_outliers=max_outliers,
-        min_ratio=OUTLIER_RULE["min_ratio"],
-        zero_rtol=ZERO_RTOL,
-    )
-    first = count_outliers(
-        eigs,
-        method="first_gap",
-        max_outliers=max_outliers,
-        min_ratio=OUTLIER_RULE["min_ratio"],
-        zero_rtol=ZERO_RTOL,
-    )
-    # where the largest gap among the top max_outliers is, whatever its size (count_outliers
-    # with a ratio threshold just above 1): shows the structure when no gap reaches min_ratio
-    where = count_outliers(
-        eigs,
-        method="largest_gap",
-        max_outliers=max_outliers,
-        min_ratio=1 + 1e-12,
-        zero_rtol=ZERO_RTOL,
-    )
-    c = num_classes
-    positive = eigs[eigs > 0]
-    negative = eigs[eigs < -ZERO_RTOL * lam1]
-    return {
-        "p": int(eigs.size),
-        "num_classes": c,
-        "top12": eigs[:12].tolist(),
-        "top30": eigs[:30].tolist(),
-        "outliers": int(n_out),
-        "outliers_first_gap": int(first),
-        "max_outliers": int(max_outliers),
-        "largest_gap_position": int(where),
-        "largest_gap_ratio": _ratio(eigs[where - 1], eigs[where]) if where else float("nan"),
-        "gap_ratio_at_outliers": _ratio(eigs[n_out - 1], eigs[n_out]) if n_out else float("nan"),
-        "ratio_C_over_C_plus_1": _ratio(eigs[c - 1], eigs[c]),
-        "ratio_Cm1_over_C": _ratio(eigs[c - 2], eigs[c - 1]) if c >= 2 else float("nan"),
-        "top_C_mass_fraction": float(eigs[:c].sum() / positive.sum()),
-        "trace": float(eigs.sum()),
-        "num_negative": int(negative.size),
-        "num_zero": int(np.sum(np.abs(eigs) <= ZERO_RTOL * lam1)),
-        "most_negative": float(eigs[-1]),
-        "most_negative_over_top": float(eigs[-1] / lam1),
-    }
-
-
-def _layer_shares(v: np.ndarray, layout) -> dict[str, dict]:
-    """Per tensor: share of ||v||^2, share of the parameters, rms entry."""
-    p = v.size
-    out = {}
-    for slot in layout.slots:
-        part = v[slot.slice]
-        out[slot.name] = {
-            "squared_norm_share": float(part @ part / (v @ v)),
-            "param_share": slot.numel / p,
-            "rms": float(np.sqrt(np.mean(part**2))),
-        }
-    return out
-
-
-def _fix_sign(v: np.ndarray) -> np.ndarray:
-    """Sign convention: the entry of largest magnitude is positive."""
-    return v if v[np.argmax(np.abs(v))] >= 0 else -v
 
 
 def _top_layer_view(v: np.ndarray, layout):
@@ -275,8 +198,8 @@ def _train_and_decompose(
 
     from landscope.config import build_dataset, build_problems
     from landscope.curvature import dense_hessian, hessian_eigh
+    from landscope.runs import open_run
     from landscope.training import train
-    from landscope.trajectory import open_run
 
     dataset = build_dataset(cfg)  # built once, the same one ``train`` would build from cfg
     train(cfg, run_dir, overwrite=True, progress=progress, dataset=dataset)
@@ -342,7 +265,7 @@ def spectrum(out: str | Path, *, quick: bool = False, progress: bool = True) -> 
         eigs_by_seed[seed] = eigs
         spectra_npz[f"seed{seed}"] = eigs
         per_seed[seed] = {
-            **_summary(eigs, dataset.num_classes),
+            **spectrum_summary(eigs, dataset.num_classes, **_RULE),
             "final_train": metrics[steps_total],
             "config": cfg,
         }
@@ -371,12 +294,12 @@ def spectrum(out: str | Path, *, quick: bool = False, progress: bool = True) -> 
     # 3. top eigenvector of the first-seed run
     problem, dataset, dec, metrics = main
     layout = problem.layout
-    final_v = _fix_sign(dec[steps_total][1])
+    final_v = fix_sign(dec[steps_total][1])
     vectors, eigvec = {}, {}
     for step in vec_steps:
-        v = _fix_sign(dec[step][1])
+        v = fix_sign(dec[step][1])
         vectors[step] = v
-        shares = _layer_shares(v, layout)
+        shares = layer_shares(v, layout)
         names = [s.name for s in layout.slots]
         eigvec[step] = {
             "lambda_1": float(dec[step][0][0]),
@@ -413,7 +336,7 @@ def spectrum(out: str | Path, *, quick: bool = False, progress: bool = True) -> 
         label_spectra[name] = eigs
         spectra_npz[name] = eigs
         labels[name] = {
-            **_summary(eigs, ds.num_classes),
+            **spectrum_summary(eigs, ds.num_classes, **_RULE),
             "expected": expected,
             "steps": last,
             "final_train": metrics_l[last],

@@ -15,14 +15,13 @@ from landscope.subspace._analysis import (
     analyze_trajectory,
     read_tracked,
 )
-from landscope.subspace._measure import (
-    GradientOverlap,
-    TopSubspaceMeasurement,
-    infer_num_classes,
-    measure_gradient_overlap,
-    measure_top_subspace,
+from landscope.subspace._optimizers import (
+    UPDATE_TRANSFORMS,
+    LowRankNewton,
+    TopSubspaceProjection,
+    make_update_transform,
 )
-from landscope.subspace._measures import (
+from landscope.subspace._overlaps import (
     basis_gram,
     eigenvector_weights,
     gradient_hessian_overlap,
@@ -32,16 +31,16 @@ from landscope.subspace._measures import (
     subspace_overlap_grid,
     top_subspace_fraction,
 )
-from landscope.subspace._optimizers import (
-    UPDATE_TRANSFORMS,
-    LowRankNewton,
-    TopSubspaceProjection,
-    make_update_transform,
+from landscope.subspace._top_subspace import (
+    GradientOverlap,
+    TopSubspaceMeasurement,
+    infer_num_classes,
+    measure_gradient_overlap,
+    measure_top_subspace,
 )
 from landscope.subspace._toy import (
     ToyFlow,
     ToySimulation,
-    count_outliers,
     simulate_toy,
     toy_hessian,
     two_class_flow,
@@ -71,10 +70,9 @@ __all__ = [
     "analyze_run",
     "analyze_trajectory",
     "read_tracked",
-    # toy model (sec. 3, App. E) and outlier counting
+    # toy model (sec. 3, App. E)
     "ToyFlow",
     "ToySimulation",
-    "count_outliers",
     "simulate_toy",
     "toy_hessian",
     "two_class_flow",

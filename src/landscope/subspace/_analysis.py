@@ -19,8 +19,8 @@ import torch
 
 from landscope._results_io import load_arrays, save_arrays
 from landscope.problem import Problem
-from landscope.subspace._measure import SCALAR_KEYS, infer_num_classes, measure_top_subspace
-from landscope.subspace._measures import overlap_vs_dimension, subspace_overlap_grid
+from landscope.subspace._overlaps import overlap_vs_dimension, subspace_overlap_grid
+from landscope.subspace._top_subspace import SCALAR_KEYS, infer_num_classes, measure_top_subspace
 from landscope.subspace._tracker import subset_indices
 
 __all__ = ["SCALAR_KEYS", "SubspaceAnalysis", "analyze_run", "analyze_trajectory", "read_tracked"]
@@ -221,7 +221,7 @@ def analyze_run(
     run's config, the parameters are read from its store at ``steps`` (default: every
     ``every``-th recorded params step, always including the last)."""
     from landscope.config import build_problems, load_config
-    from landscope.trajectory import open_run
+    from landscope.runs import open_run
 
     run = open_run(run_dir)
     cfg = load_config(run.config)
@@ -249,7 +249,7 @@ def analyze_run(
 
 def read_tracked(run, name: str = "top_subspace") -> SubspaceAnalysis:
     """The online tracker's series (``<name>.*``) of a run as a :class:`SubspaceAnalysis`."""
-    from landscope.trajectory import Run, open_run
+    from landscope.runs import Run, open_run
 
     run = run if isinstance(run, Run) else open_run(run)
     prefix = f"{name}."

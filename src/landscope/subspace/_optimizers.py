@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from landscope.curvature import HessianOperator, top_eigenpairs
-from landscope.subspace._measure import infer_num_classes
+from landscope.subspace._top_subspace import infer_num_classes
 from landscope.subspace._tracker import subset_indices
 
 if TYPE_CHECKING:  # the training engine (pydantic configs) is not needed to import this

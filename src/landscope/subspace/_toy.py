@@ -47,8 +47,7 @@ actual cross-entropy problem in ``tests/test_toy_model.py``):
     nonzero eigenvalues are 2: the top eigenvalues are 1/(eta t), not 1/(2 eta t).  The matrix
     of eq. 18 is right; reading the prefactor as the eigenvalue is not.
 
-Also here: :func:`count_outliers`, a stated criterion for the number of outlier eigenvalues, and
-:func:`simulate_toy`, full-batch gradient descent on the k-class mixture (sigma > 0, biases,
+Also here: :func:`simulate_toy`, full-batch gradient descent on the k-class mixture (sigma > 0, biases,
 random means) that measures what the paper's empirical statements (sec. 3, after eq. 9) are
 about.
 """
@@ -62,12 +61,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from landscope.subspace._measures import eigenvector_weights, top_subspace_fraction
+from landscope.spectra import count_outliers
+from landscope.subspace._overlaps import eigenvector_weights, top_subspace_fraction
 
 __all__ = [
     "ToyFlow",
     "ToySimulation",
-    "count_outliers",
     "simulate_toy",
     "toy_hessian",
     "two_class_flow",
@@ -272,104 +271,6 @@ def two_class_flow(
         late_time_eigenvalues=late,
         gradient_fraction=torch.ones(len(t), dtype=torch.float64),
     )
-
-
-_METHODS = ("largest_gap", "first_gap", "bulk_edge")
-
-
-def count_outliers(
-    eigenvalues: torch.Tensor | np.ndarray | Sequence[float],
-    *,
-    method: str = "largest_gap",
-    max_outliers: int | None = None,
-    min_ratio: float = 2.0,
-    bulk_factor: float = 10.0,
-    zero_rtol: float = 1e-10,
-) -> int:
-    """The number of outlier (top) eigenvalues of a Hessian spectrum, by a stated criterion.
-
-    For Gur-Ari et al.'s "k outliers for k classes" (sec. 2, 3; Table 1).  Eigenvalues are
-    sorted in decreasing order; those <= ``zero_rtol * max`` (zero up to rounding, or negative)
-    count as zero, and a ratio over a zero eigenvalue is infinite.
-
-    Methods:
-        ``"largest_gap"`` (default): the count n <= ``max_outliers`` that maximizes the log-gap
-            log(lambda_n / lambda_{n+1}); returned if that ratio is at least ``min_ratio``,
-            else 0.  Scale-free, needs only the top of the spectrum (e.g. from Lanczos), and
-            picks the *most* separated group: the separation between outliers and bulk, not a
-            split inside the outliers (whose eigenvalues can differ by factors of several).
-        ``"first_gap"``: the smallest n <= ``max_outliers`` with lambda_n / lambda_{n+1} >=
-            ``min_ratio`` (0 if none): the first clear break going down from the top.
-        ``"bulk_edge"``: the number of eigenvalues above ``bulk_factor * median(|lambda|)``
-            (at most ``max_outliers``).  Needs the whole spectrum (the median stands for the
-            bulk); for an exactly zero bulk it counts every nonzero eigenvalue.
-
-    Exact zeros are a bulk of their own, with an infinite gap: on the full spectrum of a
-    rank-deficient Hessian (e.g. p > N (k - 1) for softmax regression) ``largest_gap`` returns
-    the rank unless ``max_outliers`` is below it.  To look above a positive bulk, restrict
-    ``max_outliers`` or use ``bulk_edge``.
-
-    Args:
-        eigenvalues: 1-D, any order.
-        max_outliers: the largest count considered (default: all but one of the given
-            eigenvalues).  Set it to about twice the expected count to look for structure at
-            the top only.
-        min_ratio: smallest gap ratio that counts as a separation.  The default 2 is well above
-            the adjacent ratios inside a smooth spectrum (1.0-1.2 measured on the toy bulks;
-            for a power law lambda_n ~ n^-alpha the largest ratio is 2^alpha, at n = 1, so a
-            spectrum decaying like 1/n or faster reports one outlier).
-        bulk_factor: the factor over the median for ``"bulk_edge"``.
-        zero_rtol: relative threshold for zero eigenvalues.
-
-    Returns:
-        The count, an ``int`` >= 0.
-
-    Measured on :func:`simulate_toy` (k = 5, d = 50, sigma = 0.02, random means, lr 0.5,
-    steps 100 and 1000, dense spectra of p = 250 / 255): the Hessian has k(k-1) = 20 outliers
-    above a sigma^2-suppressed bulk (gap ratio 12-45) -- the k(k-1) nontrivial directions of
-    Gur-Ari footnote 14 -- and inside them k = 5 dominate (lambda_5 / lambda_6 of 2.9-3.3;
-    4.1-4.6 with orthonormal means).  ``largest_gap`` gives 20 with ``max_outliers`` from 25 to
-    100, and 5 with ``max_outliers=2 * k`` (4 = k - 1 with biases, where the k-th is the smaller
-    one of the paper's statement).  On the *whole* dense spectrum neither criterion measures the
-    outliers there: ``largest_gap`` returns 197-200 (the bulk ends in eigenvalues ~1e-10
-    lambda_1 and, as N (k - 1) = 200 < p, rounding-level zeros, an unbounded gap), and
-    ``bulk_edge`` 41-45 (the sigma^2 bulk spans decades, so 10 x its median cuts inside it).
-
-    >>> count_outliers([10.0, 9.0, 8.5, 0.1, 0.09, 0.08])
-    3
-    >>> count_outliers([1.0, 0.9, 0.8, 0.7])
-    0
-    """
-    lam = torch.as_tensor(np.asarray(eigenvalues, dtype=np.float64)).flatten()
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    if not min_ratio > 1:
-        raise ValueError(f"min_ratio must be > 1, got {min_ratio}")
-    m = lam.numel()
-    if m < 2:
-        raise ValueError(f"need at least 2 eigenvalues, got {m}")
-    lam = lam.sort(descending=True).values
-    limit = m - 1 if max_outliers is None else int(max_outliers)
-    if not 1 <= limit:
-        raise ValueError(f"max_outliers must be a positive integer, got {max_outliers}")
-    limit = min(limit, m - 1)
-    if not lam[0] > 0:
-        return 0
-    if method == "bulk_edge":
-        edge = bulk_factor * lam.abs().median()
-        return min(int((lam > edge).sum()), limit)
-    positive = torch.where(lam > zero_rtol * lam[0], lam, torch.zeros_like(lam))
-    top, below = positive[:limit], positive[1 : limit + 1]
-    with np.errstate(divide="ignore"):
-        log_gaps = torch.where(
-            top > 0, torch.log(top) - torch.log(below), torch.full_like(top, -math.inf)
-        )
-    separated = log_gaps >= math.log(min_ratio)
-    if not bool(separated.any()):
-        return 0
-    if method == "first_gap":
-        return int(torch.nonzero(separated)[0]) + 1
-    return int(torch.argmax(log_gaps)) + 1
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from landscope.subspace._measure import (
+from landscope.subspace._top_subspace import (
     infer_num_classes,
     measure_gradient_overlap,
     measure_top_subspace,

@@ -503,7 +503,7 @@ def train(
         progress: show a progress bar.
 
     Returns:
-        The finished :class:`~landscope.trajectory.Run`.
+        The finished :class:`~landscope.runs.Run`.
 
     Raises:
         NonFiniteLossError: the loss became NaN/inf (records before that step are on disk).
@@ -513,7 +513,7 @@ def train(
         raise ValueError("train needs an output run folder `out`")
     out = Path(out)
     if resume:
-        from landscope.trajectory import _format as fmt
+        from landscope.runs import _format as fmt
 
         fmt.check_run_folder(out)
         stored = load_config(fmt.read_json_file(out / fmt.META)["config"])
@@ -546,7 +546,7 @@ def train(
 
 
 def _train(config, out, resume, overwrite, model, dataset, callbacks, update_transform, progress):
-    from landscope.trajectory import TrajectoryWriter, open_run
+    from landscope.runs import TrajectoryWriter, open_run
 
     if resume:
         writer = TrajectoryWriter.open_for_resume(out, background=True)

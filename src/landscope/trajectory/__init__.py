@@ -1,17 +1,27 @@
-"""The trajectory store: crash-safe, appendable records of a training run in a run folder.
+"""Geometry of training trajectories: where the iterates theta(t) go.
 
-A writer appends step-tagged rows (parameters, updates, losses, ...) to named series; a
-reader opens the folder, also while the writer is running, and reads rows by step, layer or
-column, touching only the chunks it needs.
+- projection on the line from initialization to solution and its random-walk control
+  (Goodfellow et al. 2015, App. B, Fig. 11-13).
+
+Trajectories come from a recorded run (:mod:`landscope.runs`) or any (T, p) array.
 """
 
-from landscope.trajectory._run import Run, open_run
-from landscope.trajectory._store import TrajectoryWriter
+from landscope.trajectory._projection import (
+    as_trajectory,
+    project_trajectory,
+    projection_residuals,
+    random_walk,
+    random_walk_control,
+)
+from landscope.trajectory._results import TrajectoryProjection
 
 __all__ = [
-    # writing
-    "TrajectoryWriter",
-    # reading
-    "Run",
-    "open_run",
+    # projection on the init -> solution line (Goodfellow App. B)
+    "TrajectoryProjection",
+    "project_trajectory",
+    "projection_residuals",
+    "random_walk",
+    "random_walk_control",
+    # input checks
+    "as_trajectory",
 ]

@@ -6,7 +6,7 @@ appendable array of records, each one row of a fixed shape tagged with an intege
 rows of the current chunk in a preallocated numpy buffer, so :meth:`TrajectoryWriter.append`
 costs one copy of one row; chunk files are written when a chunk fills up or on
 :meth:`~TrajectoryWriter.flush`, and a flush ends by atomically rewriting ``committed.json``,
-the row counts readers trust.  See :mod:`landscope.trajectory._format` for the folder layout.
+the row counts readers trust.  See :mod:`landscope.runs._format` for the folder layout.
 
 Crash safety (``kill -9`` at any moment): every file is replaced atomically, disk operations
 run strictly in the order they were asked for, and a row is counted in ``committed.json``
@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from landscope.trajectory import _format as fmt
+from landscope.runs import _format as fmt
 
 __all__ = ["TrajectoryWriter"]
 
@@ -161,7 +161,7 @@ class TrajectoryWriter:
 
     Examples:
         >>> import tempfile, numpy as np
-        >>> from landscope.trajectory import TrajectoryWriter, open_run
+        >>> from landscope.runs import TrajectoryWriter, open_run
         >>> folder = tempfile.mkdtemp() + "/run"
         >>> with TrajectoryWriter.create(folder, meta={"note": "demo"}) as w:
         ...     w.add_series("loss", shape=(), dtype="float64", chunk_rows=4)

@@ -15,7 +15,7 @@ import torch
 
 from landscope.curvature import EigenResult, HessianOperator, top_eigenpairs
 from landscope.problem import Problem
-from landscope.subspace._measures import (
+from landscope.subspace._overlaps import (
     eigenvector_weights,
     gradient_hessian_overlap,
     random_vertex_overlap_estimate,

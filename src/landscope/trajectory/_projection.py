@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from landscope.landscape._results import TrajectoryProjection
+from landscope.trajectory._results import TrajectoryProjection
 
 __all__ = [
     "as_trajectory",

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from landscope.problem import ParameterLayout
-from landscope.trajectory import _format as fmt
+from landscope.runs import _format as fmt
 
 __all__ = ["Run", "open_run"]
 
@@ -163,7 +163,7 @@ class Run:
 
     def load_checkpoint(self, *, weights_only: bool = True) -> dict | None:
         """The run's latest training checkpoint (tensors on the CPU), or None."""
-        from landscope.trajectory._store import _load_checkpoint
+        from landscope.runs._store import _load_checkpoint
 
         return _load_checkpoint(self.path, weights_only=weights_only)
 
