@@ -75,7 +75,7 @@ def test_summary_of_a_known_spectrum():
     assert s["ratio_C_over_C_plus_1"] == pytest.approx(9.0 / 8.0, rel=1e-14)
     assert (s["largest_gap_position"], s["largest_gap_ratio"]) == (3, pytest.approx(80.0))
     # no gap reaches min_ratio = 2: count 0, but the largest gap (3/2 = 1.5) is still located
-    s = gs._summary(np.array([4.0, 3.0, 2.0, 1.5, 1.4, 1.3]), num_classes=2)
+    s = spectrum_summary(np.array([4.0, 3.0, 2.0, 1.5, 1.4, 1.3]), num_classes=2)
     assert s["outliers"] == 0 and s["largest_gap_position"] == 2
     assert s["largest_gap_ratio"] == pytest.approx(1.5, rel=1e-14)
 
