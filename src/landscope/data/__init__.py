@@ -17,6 +17,7 @@ from landscope.data._local import (
 from landscope.data._markov import load_markov_sequences
 from landscope.data._mnist1d import load_mnist1d
 from landscope.data._registry import DATASETS, DatasetInfo, list_datasets, load_dataset
+from landscope.data._split import subset_indices
 from landscope.data._synthetic import load_gaussian_mixture, load_sine, mixture_means
 from landscope.data._tabular import AUTO_MPG_FEATURES, load_auto_mpg, load_iris
 from landscope.data._transforms import class_subset, even_odd, permute_labels, subsample
@@ -53,4 +54,6 @@ __all__ = [
     "even_odd",
     "permute_labels",
     "subsample",
+    # fixed sample subsets for analyses
+    "subset_indices",
 ]

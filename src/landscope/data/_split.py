@@ -19,6 +19,7 @@ __all__ = [
     "rng",
     "split_indices",
     "standardize",
+    "subset_indices",
     "tensor_data",
 ]
 
@@ -91,3 +92,25 @@ def tensor_data(x: np.ndarray, y: np.ndarray, task: str) -> TensorData:
         torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32),
         torch.as_tensor(np.ascontiguousarray(y), dtype=y_dtype),
     )
+
+
+def subset_indices(num_samples: int, size: int | None, seed: int = 0) -> torch.Tensor | None:
+    """A seeded random subset of ``size`` sample indices in ``[0, num_samples)``, sorted.
+
+    The one subset rule of the library: every analysis that evaluates on a fixed subset of the
+    samples (surfaces, interpolations, Hessians of the top subspace) draws it here, so the same
+    ``(num_samples, size, seed)`` gives the same samples everywhere.  ``None`` (or ``size >=
+    num_samples``) means all samples and returns ``None``.  The subset has its own
+    ``torch.Generator``; the global random state is not touched.
+
+    >>> subset_indices(10, 3, seed=0).tolist()
+    [1, 4, 7]
+    """
+    if size is None:
+        return None
+    if isinstance(size, bool) or int(size) != size or size < 1:
+        raise ValueError(f"subset size must be a positive integer or None, got {size!r}")
+    if size >= num_samples:
+        return None
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randperm(num_samples, generator=g)[: int(size)].sort().values

@@ -11,12 +11,19 @@ import functools
 import operator
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from landscope.problem import ParameterLayout
 from landscope.runs import _format as fmt
+from landscope.runs._series import Series
+
+if TYPE_CHECKING:
+    import torch
+
+    from landscope.config import RunConfig
+    from landscope.problem import Problem
 
 __all__ = ["Run", "open_run"]
 
@@ -190,6 +197,180 @@ class Run:
             "has_checkpoint": (self.path / fmt.CHECKPOINT).exists(),
             "summary": fmt.read_json_file(summary_file) if summary_file.exists() else None,
         }
+
+    # --- the run as a problem: the run service ----------------------------------------------
+    # Every analysis of a recorded run (the CLI, the reproductions, offline subspace / landscape /
+    # spectrum analyses) goes through these: the run's problems rebuilt from its config, theta
+    # at a step, thetas over steps, in the caller's dtype and device.
+
+    def run_config(self, **overrides: Any) -> RunConfig:
+        """The run's config, validated (``overrides``: top-level fields such as ``dtype``,
+        ``device``), as a :class:`~landscope.config.RunConfig`.
+
+        Raises:
+            ValueError: the run has no config in ``meta.json`` (not written by ``train``).
+        """
+        from landscope.config import load_config
+
+        if not self.config:
+            raise ValueError(
+                f"run {self.path} has no config in {fmt.META}; it was not written by train"
+            )
+        cfg = load_config(self.config)
+        return cfg.model_copy(update=overrides) if overrides else cfg
+
+    def problems(
+        self,
+        *,
+        dtype: str | None = None,
+        device: str | None = None,
+        dataset: Any = None,
+    ) -> tuple[Problem, Problem | None]:
+        """``(train_problem, test_problem)`` of this run, rebuilt from its config: a fresh model
+        (its parameters are the run's step 0 until a theta is passed), the same data, loss and
+        chunking; ``test_problem`` is ``None`` without a test split.
+
+        Args:
+            dtype: ``"float32"`` / ``"float64"`` instead of the run's dtype (e.g. float64 for a
+                dense Hessian of a float32 run).
+            device: ``"cpu"``, ``"cuda"``, ... instead of the run's device.
+            dataset: an already built :class:`~landscope.data.SplitDataset` of this config
+                (skips rebuilding it; it must be the config's dataset).
+        """
+        from landscope.config import build_problems
+
+        overrides = {k: v for k, v in (("dtype", dtype), ("device", device)) if v is not None}
+        if "dtype" in overrides and overrides["dtype"] not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        return build_problems(self.run_config(**overrides), dataset=dataset)
+
+    def param_steps(self) -> np.ndarray:
+        """The steps at which ``params`` (theta) was recorded, increasing."""
+        return self.steps(Series.PARAMS)
+
+    def select_steps(
+        self,
+        *,
+        every: int | None = None,
+        steps: Sequence[int] | None = None,
+        start: int | None = None,
+        stop: int | None = None,
+        include_last: bool = True,
+        series: str = Series.PARAMS,
+    ) -> list[int]:
+        """Recorded steps of ``series`` to analyze: ``steps`` as given (each must be recorded),
+        or every ``every``-th recorded step in ``[start, stop)`` (``stop`` inclusive of the last
+        recorded step when omitted), the last of them always included with ``include_last``.
+
+        Raises:
+            ValueError: a requested step was not recorded (the message gives the recorded range),
+                or nothing is left to analyze.
+        """
+        recorded = self.steps(series)
+        if steps is not None:
+            if every is not None or start is not None or stop is not None:
+                raise ValueError("give either steps or every/start/stop, not both")
+            chosen = [int(s) for s in steps]
+            missing = sorted(set(chosen) - set(recorded.tolist()))
+            if missing:
+                span = f"{recorded[0]}..{recorded[-1]}" if len(recorded) else "none"
+                raise ValueError(
+                    f"steps {missing[:5]}{' ...' if len(missing) > 5 else ''} were not recorded in "
+                    f"{self.path} ({series!r} recorded at {len(recorded)} steps, {span})"
+                )
+            return chosen
+        if every is not None and (isinstance(every, bool) or every < 1):
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        window = recorded[
+            (recorded >= (recorded[0] if start is None or not len(recorded) else start))
+            & (recorded < (np.iinfo(np.int64).max if stop is None else stop))
+        ]
+        if not len(window):
+            raise ValueError(
+                f"no {series!r} records in {self.path} for start={start}, stop={stop} "
+                f"(recorded: {len(recorded)} steps)"
+            )
+        chosen = [int(s) for s in window[:: every or 1]]
+        if include_last and chosen[-1] != int(window[-1]):
+            chosen.append(int(window[-1]))
+        return chosen
+
+    def theta(
+        self,
+        step: int | str = "last",
+        *,
+        like: Problem | None = None,
+        dtype: Any = None,
+        device: Any = None,
+    ) -> torch.Tensor:
+        """theta(step), shape (p,), as a tensor: on ``like``'s device and dtype when a Problem is
+        given (the usual case), else ``dtype`` / ``device`` (default: the stored dtype, CPU).
+
+        Args:
+            step: a recorded step, ``"init"`` (the first recorded) or ``"last"``.
+
+        Raises:
+            KeyError: ``step`` was not recorded (the message gives the recorded steps).
+        """
+        recorded = self.param_steps()
+        if not len(recorded):
+            raise ValueError(f"run {self.path} recorded no parameters")
+        if isinstance(step, str):
+            if step not in ("init", "last"):
+                raise ValueError(f"step must be a recorded step, 'init' or 'last', got {step!r}")
+            step = int(recorded[0] if step == "init" else recorded[-1])
+        return self._as_tensor(self.read(Series.PARAMS, steps=[int(step)])[0], like, dtype, device)
+
+    def thetas(
+        self,
+        steps: Sequence[int] | np.ndarray,
+        *,
+        like: Problem | None = None,
+        dtype: Any = None,
+        device: Any = None,
+    ) -> torch.Tensor:
+        """theta at each of ``steps`` (recorded), shape (len(steps), p); see :meth:`theta`."""
+        return self._as_tensor(self.read(Series.PARAMS, steps=list(steps)), like, dtype, device)
+
+    def iter_thetas(
+        self,
+        steps: Sequence[int] | np.ndarray,
+        *,
+        rows: int = 256,
+        like: Problem | None = None,
+        dtype: Any = None,
+        device: Any = None,
+    ):
+        """Stream :meth:`thetas` in blocks of at most ``rows`` steps: yields ``(steps_block,
+        thetas_block)`` with shapes (b,) and (b, p), so that T x p need not fit in memory."""
+        steps = [int(s) for s in steps]
+        if rows < 1:
+            raise ValueError(f"rows must be positive, got {rows}")
+        for i in range(0, len(steps), rows):
+            block = steps[i : i + rows]
+            yield block, self.thetas(block, like=like, dtype=dtype, device=device)
+
+    def values_at(self, name: str, steps: Sequence[int]) -> np.ndarray | None:
+        """A scalar series at ``steps`` as float64, NaN where it was not recorded (series are
+        recorded at their own steps, e.g. losses sparsely), or None when the run lacks it."""
+        if name not in self:
+            return None
+        have = self.steps(name)
+        values = np.asarray(self.read(name), dtype=np.float64).reshape(len(have), -1)[:, 0]
+        pos = np.searchsorted(have, np.asarray(steps, dtype=np.int64))
+        pos = np.minimum(pos, max(len(have) - 1, 0))
+        found = (have[pos] == np.asarray(steps)) if len(have) else np.zeros(len(steps), bool)
+        return np.where(found, values[pos] if len(have) else np.nan, np.nan)
+
+    @staticmethod
+    def _as_tensor(array: np.ndarray, like, dtype, device) -> torch.Tensor:
+        import torch
+
+        if like is not None:
+            if dtype is not None or device is not None:
+                raise ValueError("give either like=problem or dtype/device, not both")
+            dtype, device = like.dtype, like.device
+        return torch.as_tensor(np.asarray(array)).to(device=device or "cpu", dtype=dtype)
 
     # --- internals ----------------------------------------------------------------------------
     def _entry(self, name: str) -> dict:
