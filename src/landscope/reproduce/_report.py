@@ -36,6 +36,30 @@ class Report:
         lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
         self.sections.append(("table", "\n".join(lines)))
 
+    def checks(self, checks: list) -> None:
+        """The verdict table of a list of :class:`~landscope.reproduce.Check`: claim, where in
+        the paper, the paper's value, ours, the computed verdict and its criterion / reason; also
+        appended to ``results["checks"]``."""
+        self.results.setdefault("checks", []).extend(c.as_dict() for c in checks)
+
+        def value(v: object) -> object:
+            return v if isinstance(v, (float, int, str)) else str(v)
+
+        self.table(
+            ["claim", "where", "paper", "ours", "verdict", "criterion / reason"],
+            [
+                [
+                    c.claim,
+                    c.where,
+                    value(c.paper),
+                    value(c.ours),
+                    c.verdict.value.upper(),
+                    c.criterion + (f"; {c.reason}" if c.reason else ""),
+                ]
+                for c in checks
+            ],
+        )
+
     def figure(self, path: Path, caption: str) -> None:
         self.sections.append(("figure", f"{Path(path).name}\n{caption}"))
 
