@@ -8,6 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from landscope.reproduce._catalog import (
+    Check,
+    Reproduction,
+    Verdict,
+    catalog,
+    check,
+    config_path,
+    get_reproduction,
+    load_reproduction_config,
+    register,
+)
 from landscope.reproduce._gurari import fig2 as gurari_fig2
 from landscope.reproduce._gurari import table1 as gurari_table1
 from landscope.reproduce._gurari_optim import optimizers as gurari_optimizers
@@ -15,6 +26,16 @@ from landscope.reproduce._gurari_spectrum import spectrum as gurari_spectrum
 from landscope.reproduce._gurari_toy import toy as gurari_toy
 
 __all__ = [
+    # the catalog
+    "Check",
+    "Reproduction",
+    "Verdict",
+    "catalog",
+    "check",
+    "config_path",
+    "get_reproduction",
+    "load_reproduction_config",
+    "register",
     "REPRODUCTIONS",
     "gurari_fig2",
     "gurari_optimizers",
