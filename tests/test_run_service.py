@@ -83,3 +83,15 @@ def test_values_at_marks_unrecorded_steps_nan(run):
     assert losses[0] == pytest.approx(float(recorded[0]))
     assert np.isnan(losses[1]) and losses[2] == pytest.approx(float(recorded[5]))
     assert run.values_at("no_such_series", [0]) is None
+
+
+def test_a_run_of_a_users_own_model_needs_that_model(tmp_path):
+    from torch import nn
+
+    model = nn.Sequential(nn.Linear(4, 3))
+    cfg = {**CONFIG, "training": {"steps": 2, "batch_size": 16}}
+    run = landscope.train(cfg, tmp_path / "own", model=model, progress=False)
+    with pytest.raises(ValueError, match="another parameter layout"):
+        run.problems()  # the config's MLP is not the model that was trained
+    train, _ = run.problems(model=model)
+    assert train.num_params == 15 and torch.equal(run.theta("init"), train.theta_from_model())

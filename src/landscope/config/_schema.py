@@ -14,6 +14,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from landscope.plugins import LOSS_PENALTIES, ONLINE_ANALYSES, UPDATE_TRANSFORMS, Registry
+from landscope.problem import LossName
+
 __all__ = [
     "AnalysisConfig",
     "ConfigError",
@@ -218,22 +221,53 @@ class RecordConfig(_Strict):
     )
 
 
+def _check_plugin(registry: Registry, name: str, options: dict) -> None:
+    """A config names a plugin: it must be registered and take these options."""
+    registry.get(name).check_options(options, registry.fixed)
+
+
 class AnalysisConfig(_Strict):
-    """An online analysis run every ``every`` steps during training (see landscope.training)."""
+    """An online analysis run every ``every`` steps during training: a name registered in
+    :data:`landscope.plugins.ONLINE_ANALYSES` (``gradient_norm``, ``layer_norms``;
+    ``top_subspace``, ``gradient_overlap`` from :mod:`landscope.subspace`; ...) and its options."""
 
     name: str
     every: int = Field(100, ge=1)
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _registered(self) -> AnalysisConfig:
+        _check_plugin(ONLINE_ANALYSES, self.name, self.options)
+        return self
+
 
 class UpdateTransformConfig(_Strict):
-    """A transform of each optimizer update (Gur-Ari sec. 4): ``top_subspace_sgd`` (SGD
-    projected onto the top-k Hessian subspace) or ``low_rank_newton`` (eq. 11); ``options`` go
-    to :class:`landscope.subspace.TopSubspaceProjection` / :class:`~landscope.subspace.LowRankNewton`
-    (``k``, ``refresh_every``, ``max_samples``, ``tol``; ``scale`` for Newton)."""
+    """A transform of each optimizer update: a name registered in
+    :data:`landscope.plugins.UPDATE_TRANSFORMS` (e.g. ``top_subspace_sgd``, SGD projected onto
+    the top-k Hessian subspace, or ``low_rank_newton``, eq. 11, from :mod:`landscope.subspace`,
+    with options ``k``, ``refresh_every``, ``max_samples``, ``tol``; ``scale`` for Newton)."""
 
-    name: Literal["top_subspace_sgd", "low_rank_newton"]
+    name: str
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _registered(self) -> UpdateTransformConfig:
+        _check_plugin(UPDATE_TRANSFORMS, self.name, self.options)
+        return self
+
+
+class PenaltyConfig(_Strict):
+    """A term added to every minibatch loss: a name registered in
+    :data:`landscope.plugins.LOSS_PENALTIES` (e.g. ``l2_anchor`` with ``strength``, ``anchor``)
+    and its options."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _registered(self) -> PenaltyConfig:
+        _check_plugin(LOSS_PENALTIES, self.name, self.options)
+        return self
 
 
 class RunConfig(_Strict):
@@ -246,13 +280,14 @@ class RunConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     init: InitConfig = Field(default_factory=InitConfig)
-    loss: Literal["cross_entropy", "mse", "mae", "bce_with_logits"] = "cross_entropy"
+    loss: LossName = "cross_entropy"
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     training: TrainingConfig = Field(default_factory=lambda: TrainingConfig(epochs=1))
     record: RecordConfig = Field(default_factory=RecordConfig)
     analyses: list[AnalysisConfig] = Field(default_factory=list)
     update_transform: UpdateTransformConfig | None = None
+    penalties: list[PenaltyConfig] = Field(default_factory=list)
     notes: str = ""
 
     @field_validator("device")

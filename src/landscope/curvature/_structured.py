@@ -266,16 +266,13 @@ def _derivatives(acts: list[nn.Module], z: torch.Tensor):
     return h.detach(), d1.detach(), d2
 
 
-_CLOSED_FORM_LOSSES = ("cross_entropy", "mse", "bce_with_logits", "mae")
-
-
 def _loss_support(problem) -> str | None:
     name = problem.loss_name
-    if name in _CLOSED_FORM_LOSSES and problem._per_sample_loss is LOSSES[name]:
+    if name in LOSSES and problem._per_sample_loss is LOSSES[name]:  # each has a closed form below
         return None
     return (
         f"the loss {name!r} is not one of landscope's named losses "
-        f"({', '.join(_CLOSED_FORM_LOSSES)}), whose output Hessians the structured backend knows"
+        f"({', '.join(LOSSES)}), whose output Hessians the structured backend knows"
     )
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOSSES", "LossName", "PerSampleLoss", "resolve_loss"]
+__all__ = ["CLASSIFICATION_LOSSES", "LOSSES", "LossName", "PerSampleLoss", "resolve_loss"]
 
 LossName = Literal["cross_entropy", "mse", "mae", "bce_with_logits"]
 PerSampleLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -62,6 +62,10 @@ LOSSES: dict[str, PerSampleLoss] = {
     "mae": mae,
     "bce_with_logits": bce_with_logits,
 }
+assert tuple(LOSSES) == LossName.__args__  # the one list of loss names (config, Problem, curvature)
+
+#: Named losses whose targets are class labels (the rest are regression losses).
+CLASSIFICATION_LOSSES = ("cross_entropy", "bce_with_logits")
 
 
 def resolve_loss(loss: str | Callable) -> tuple[str, PerSampleLoss]:

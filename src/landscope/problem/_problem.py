@@ -25,7 +25,7 @@ from torch.func import functional_call
 
 from landscope.data._types import TensorData
 from landscope.problem._layout import ParameterLayout
-from landscope.problem._losses import resolve_loss
+from landscope.problem._losses import CLASSIFICATION_LOSSES, LOSSES, resolve_loss
 
 __all__ = ["Indices", "Problem"]
 
@@ -191,10 +191,8 @@ class Problem:
 
     # --- construction helpers ------------------------------------------------------------
     def _infer_task(self) -> str:
-        if self.loss_name in ("cross_entropy", "bce_with_logits"):
-            return "classification"
-        if self.loss_name in ("mse", "mae"):
-            return "regression"
+        if self.loss_name in LOSSES:
+            return "classification" if self.loss_name in CLASSIFICATION_LOSSES else "regression"
         y = (
             self._source.y
             if isinstance(self._source, TensorData)
@@ -418,7 +416,7 @@ class Problem:
         kwargs.update(overrides)
         loss = (
             self.loss_name
-            if self.loss_name in ("cross_entropy", "mse", "mae", "bce_with_logits")
+            if self.loss_name in LOSSES
             else self._per_sample_loss
         )
         return Problem(self.model, loss, data, **kwargs)

@@ -225,6 +225,7 @@ class Run:
         dtype: str | None = None,
         device: str | None = None,
         dataset: Any = None,
+        model: Any = None,
     ) -> tuple[Problem, Problem | None]:
         """``(train_problem, test_problem)`` of this run, rebuilt from its config: a fresh model
         (its parameters are the run's step 0 until a theta is passed), the same data, loss and
@@ -235,14 +236,30 @@ class Run:
                 dense Hessian of a float32 run).
             device: ``"cpu"``, ``"cuda"``, ... instead of the run's device.
             dataset: an already built :class:`~landscope.data.SplitDataset` of this config
-                (skips rebuilding it; it must be the config's dataset).
+                (skips rebuilding it), or the dataset a run trained on your own data used.
+            model: the ``nn.Module`` of a run trained on your own model (``train(...,
+                model=m)``): the config does not describe it.  Its parameter layout must be the
+                run's.
+
+        Raises:
+            ValueError: the rebuilt (or given) model's parameter layout differs from the one
+                recorded in ``meta.json`` (e.g. the run was trained on a model the config does
+                not describe and ``model`` was not given).
         """
         from landscope.config import build_problems
 
         overrides = {k: v for k, v in (("dtype", dtype), ("device", device)) if v is not None}
         if "dtype" in overrides and overrides["dtype"] not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
-        return build_problems(self.run_config(**overrides), dataset=dataset)
+        train, test = build_problems(self.run_config(**overrides), dataset=dataset, model=model)
+        if self.layout is not None and train.layout.to_dicts() != self.layout.to_dicts():
+            raise ValueError(
+                f"the model rebuilt from the config of run {self.path} has another parameter "
+                f"layout ({train.num_params} parameters) than the run recorded "
+                f"({self.layout.num_params}): pass the model it was trained on, "
+                "run.problems(model=..., dataset=...)"
+            )
+        return train, test
 
     def param_steps(self) -> np.ndarray:
         """The steps at which ``params`` (theta) was recorded, increasing."""

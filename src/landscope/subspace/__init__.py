@@ -16,10 +16,8 @@ from landscope.subspace._analysis import (
     read_tracked,
 )
 from landscope.subspace._optimizers import (
-    UPDATE_TRANSFORMS,
     LowRankNewton,
     TopSubspaceProjection,
-    make_update_transform,
 )
 from landscope.subspace._overlaps import (
     basis_gram,
@@ -77,8 +75,6 @@ __all__ = [
     "toy_hessian",
     "two_class_flow",
     # optimizers (sec. 4)
-    "UPDATE_TRANSFORMS",
     "LowRankNewton",
     "TopSubspaceProjection",
-    "make_update_transform",
 ]

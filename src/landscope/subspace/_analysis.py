@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from landscope._results_io import load_arrays, save_arrays
+from landscope.data import subset_indices
 from landscope.problem import Problem
 from landscope.subspace._overlaps import overlap_vs_dimension, subspace_overlap_grid
 from landscope.subspace._top_subspace import SCALAR_KEYS, infer_num_classes, measure_top_subspace
-from landscope.subspace._tracker import subset_indices
 
 __all__ = ["SCALAR_KEYS", "SubspaceAnalysis", "analyze_run", "analyze_trajectory", "read_tracked"]
 
@@ -220,28 +220,12 @@ def analyze_run(
     """:func:`analyze_trajectory` on a recorded run: the training Problem is rebuilt from the
     run's config, the parameters are read from its store at ``steps`` (default: every
     ``every``-th recorded params step, always including the last)."""
-    from landscope.config import build_problems, load_config
     from landscope.runs import open_run
 
     run = open_run(run_dir)
-    cfg = load_config(run.config)
-    if dtype is not None:
-        cfg = cfg.model_copy(update={"dtype": dtype})
-    problem, _ = build_problems(cfg)
-    recorded = run.steps("params")
-    if steps is None:
-        chosen = list(recorded[:: every or 1])
-        if chosen[-1] != recorded[-1]:
-            chosen.append(recorded[-1])
-    else:
-        missing = sorted(set(int(s) for s in steps) - set(recorded.tolist()))
-        if missing:
-            raise ValueError(
-                f"steps {missing[:5]} were not recorded in {run_dir} (params recorded at "
-                f"{len(recorded)} steps, {recorded[0]}..{recorded[-1]})"
-            )
-        chosen = [int(s) for s in steps]
-    thetas = torch.as_tensor(run.read("params", steps=chosen))
+    problem, _ = run.problems(dtype=dtype)
+    chosen = run.select_steps(steps=steps) if steps is not None else run.select_steps(every=every)
+    thetas = run.thetas(chosen)
     result = analyze_trajectory(problem, thetas, chosen, k, **kwargs)
     result.meta["run"] = str(run_dir)
     return result

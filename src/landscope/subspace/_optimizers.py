@@ -21,18 +21,14 @@ recomputes it at the resume step and is not bitwise identical to an uninterrupte
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from landscope.curvature import HessianOperator, top_eigenpairs
+from landscope.data import subset_indices
+from landscope.plugins import UPDATE_TRANSFORMS, UpdateContext
 from landscope.subspace._top_subspace import infer_num_classes
-from landscope.subspace._tracker import subset_indices
 
-if TYPE_CHECKING:  # the training engine (pydantic configs) is not needed to import this
-    from landscope.training import UpdateContext
-
-__all__ = ["UPDATE_TRANSFORMS", "LowRankNewton", "TopSubspaceProjection", "make_update_transform"]
+__all__ = ["LowRankNewton", "TopSubspaceProjection"]
 
 
 class _TopSubspaceTransform:
@@ -86,6 +82,7 @@ class _TopSubspaceTransform:
         return self.basis, self.eigenvalues
 
 
+@UPDATE_TRANSFORMS.register("top_subspace_sgd")
 class TopSubspaceProjection(_TopSubspaceTransform):
     """Projected SGD (Gur-Ari sec. 4): the applied update is ``V V^T u``, ``u`` the optimizer's
     update and ``V`` (p, k) the top-k Hessian eigenvectors at the last refresh.  The step
@@ -112,6 +109,7 @@ class TopSubspaceProjection(_TopSubspaceTransform):
         return V @ (V.T @ ctx.update)
 
 
+@UPDATE_TRANSFORMS.register("low_rank_newton")
 class LowRankNewton(_TopSubspaceTransform):
     """The low-rank Newton step of Gur-Ari eq. 11: ``theta <- theta - H_top^{-1} g_top``,
     i.e. ``update = -scale * sum_i (v_i . g / lambda_i) v_i`` over the top-k eigenpairs, with
@@ -144,23 +142,3 @@ class LowRankNewton(_TopSubspaceTransform):
             keep, 1.0 / torch.where(keep, lam, torch.ones_like(lam)), torch.zeros_like(lam)
         )
         return -self.scale * (V @ (inv * (V.T @ ctx.gradient)))
-
-
-UPDATE_TRANSFORMS = {
-    TopSubspaceProjection.name: TopSubspaceProjection,
-    LowRankNewton.name: LowRankNewton,
-}
-
-
-def make_update_transform(name: str, options: dict) -> _TopSubspaceTransform:
-    """The update transform ``name`` of :data:`UPDATE_TRANSFORMS` with ``options``."""
-    try:
-        factory = UPDATE_TRANSFORMS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown update_transform {name!r}; allowed: {', '.join(sorted(UPDATE_TRANSFORMS))}"
-        ) from None
-    try:
-        return factory(**options)
-    except TypeError as exc:
-        raise ValueError(f"bad options for update_transform {name!r}: {exc}") from None

@@ -12,32 +12,19 @@ write the series ``top_subspace.fraction``, ``top_subspace.eigenvalues`` ... and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import torch
 
+from landscope.data import subset_indices
+from landscope.plugins import ONLINE_ANALYSES, StepContext
 from landscope.subspace._top_subspace import (
     infer_num_classes,
     measure_gradient_overlap,
     measure_top_subspace,
 )
 
-if TYPE_CHECKING:  # the training engine (pydantic configs) is not needed to import this
-    from landscope.training import StepContext
-
-__all__ = ["GradientOverlapTracker", "TopSubspaceTracker", "subset_indices"]
-
-
-def subset_indices(num_samples: int, max_samples: int | None, seed: int) -> torch.Tensor | None:
-    """A fixed random subset of at most ``max_samples`` sample indices (sorted), or ``None``
-    (all samples).  The same subset is used at every step so the measurements are comparable."""
-    if max_samples is None or max_samples >= num_samples:
-        return None
-    if max_samples < 1:
-        raise ValueError(f"max_samples must be positive, got {max_samples}")
-    rng = np.random.default_rng([int(seed), 0x5B5])
-    return torch.as_tensor(np.sort(rng.choice(num_samples, int(max_samples), replace=False)))
+__all__ = ["GradientOverlapTracker", "TopSubspaceTracker"]
 
 
 def _problem(ctx: StepContext, data: str):
@@ -48,6 +35,7 @@ def _problem(ctx: StepContext, data: str):
     return ctx.test_problem
 
 
+@ONLINE_ANALYSES.register("top_subspace")
 class TopSubspaceTracker:
     """Online analysis ``top_subspace``: the top-k Hessian subspace during training (Gur-Ari
     et al. Fig. 1, 8, 11; with stored eigenvectors, Fig. 2 and 3 offline).
@@ -136,6 +124,7 @@ class TopSubspaceTracker:
         return out
 
 
+@ONLINE_ANALYSES.register("gradient_overlap")
 class GradientOverlapTracker:
     """Online analysis ``gradient_overlap``: overlap(g, Hg) (Gur-Ari eq. 3) every ``every``
     steps at the cost of one full-dataset gradient and ``1 + random_vectors`` Hessian-vector

@@ -1,24 +1,20 @@
-"""Training runs that record their trajectory to disk (crash-safe, resumable)."""
+"""The training engine: SGD / Adam on a Problem, recording the trajectory to a run folder
+(crash-safe, resumable).  Plugins (online analyses, update transforms, loss penalties) come from
+:mod:`landscope.plugins`; the engine imports no analysis package."""
 
-from landscope.training._callbacks import (
-    ONLINE_ANALYSES,
-    GradientNorm,
-    LayerNorms,
-    OnlineAnalysis,
-    StepContext,
-    UpdateContext,
-    make_online_analysis,
-    register_online_analysis,
-)
+from landscope.plugins import StepContext, UpdateContext
+from landscope.training._callbacks import GradientNorm, LayerNorms, make_online_analysis
 from landscope.training._loop import NonFiniteLossError, TrainingInterrupted, selected_steps, train
 from landscope.training._optim import (
     SGD,
     Adam,
     FlatOptimizer,
+    MinibatchSchedule,
     batch_indices,
     learning_rate,
     steps_per_epoch,
 )
+from landscope.training._penalties import L2Anchor
 
 __all__ = [
     # the loop
@@ -30,16 +26,16 @@ __all__ = [
     "SGD",
     "Adam",
     "FlatOptimizer",
+    "MinibatchSchedule",
     "batch_indices",
     "learning_rate",
     "steps_per_epoch",
-    # online analyses
-    "ONLINE_ANALYSES",
+    # the engine's own plugins
     "GradientNorm",
+    "L2Anchor",
     "LayerNorms",
-    "OnlineAnalysis",
+    "make_online_analysis",
+    # contexts handed to plugins (defined in landscope.plugins)
     "StepContext",
     "UpdateContext",
-    "make_online_analysis",
-    "register_online_analysis",
 ]

@@ -38,27 +38,31 @@ from landscope.config import (
     RunConfig,
     build_dataset,
     build_model,
+    build_problems,
     load_config,
     resolve_device,
     resolve_dtype,
 )
 from landscope.data import SplitDataset
-from landscope.problem import Problem, module_mode
-from landscope.training._callbacks import (
+from landscope.plugins import (
+    LOSS_PENALTIES,
+    UPDATE_TRANSFORMS,
+    LossPenalty,
     OnlineAnalysis,
-    StepContext,
+    PenaltyContext,
     UpdateContext,
-    make_online_analysis,
 )
+from landscope.problem import module_mode
+from landscope.training import _penalties  # noqa: F401  (registers the engine's own penalty)
+from landscope.training._callbacks import make_online_analysis
 from landscope.training._optim import (
     SGD,
     Adam,
     FlatOptimizer,
-    batch_indices,
-    epoch_permutation,
+    MinibatchSchedule,
     learning_rate,
-    steps_per_epoch,
 )
+from landscope.training._recorder import RunRecorder
 
 __all__ = ["NonFiniteLossError", "TrainingInterrupted", "selected_steps", "train"]
 
@@ -105,6 +109,14 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _non_finite(loss: torch.Tensor, penalties: dict[str, torch.Tensor]) -> str:
+    """'' when the minibatch loss and every penalty are finite, else what is not (and its value)."""
+    if not torch.isfinite(loss):
+        return f"minibatch loss ({float(loss)})"
+    bad = [f"{name} = {float(v)}" for name, v in penalties.items() if not torch.isfinite(v)]
+    return f"penalty ({', '.join(bad)})" if bad else ""
+
+
 def _rng_state(device: torch.device) -> dict:
     state = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
@@ -119,6 +131,9 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
 
 
 class _Trainer:
+    """One training run: builds the problems, optimizer and plugins from the config, steps, and
+    hands what is to be recorded to a :class:`~landscope.training._recorder.RunRecorder`."""
+
     def __init__(
         self,
         config: RunConfig,
@@ -128,6 +143,7 @@ class _Trainer:
         dataset: SplitDataset | None,
         callbacks: Iterable[OnlineAnalysis],
         update_transform: Callable[[UpdateContext], torch.Tensor] | None,
+        penalties: Iterable[LossPenalty],
         progress: bool,
     ):
         self.config = config
@@ -138,28 +154,32 @@ class _Trainer:
         # The trainer owns a private copy of the model: the user's module is never modified.
         base = build_model(config, self.dataset) if model is None else copy.deepcopy(model)
         self.model = base.to(device=self.device, dtype=self.dtype)
-        kwargs = dict(task=self.dataset.task, chunk_size=config.training.chunk_size)
-        self.problem = Problem(self.model, config.loss, self.dataset.train, **kwargs)
-        self.test_problem = (
-            self.problem.with_data(self.dataset.test)
-            if len(self.dataset.test) > 0 and config.record.eval.test
-            else None
-        )
+        self.problem, test_problem = build_problems(config, dataset=self.dataset, model=self.model)
+        self.test_problem = test_problem if config.record.eval.test else None
         tc = config.training
         self.n = self.problem.num_samples
-        self.spe = steps_per_epoch(
-            self.n, tc.batch_size, tc.drop_last if tc.sampling == "without_replacement" else True
+        self.batches = MinibatchSchedule(
+            num_samples=self.n,
+            batch_size=tc.batch_size,
+            seed=config.seed,
+            sampling=tc.sampling,
+            drop_last=tc.drop_last,
         )
+        self.spe = self.batches.steps_per_epoch
         self.total_steps = tc.steps if tc.steps is not None else round(tc.epochs * self.spe)
-        self.callbacks = list(callbacks) + [
+        self.analyses = list(callbacks) + [
             make_online_analysis(a.name, a.every, a.options) for a in config.analyses
         ]
         if update_transform is None and config.update_transform is not None:
-            from landscope.subspace._optimizers import make_update_transform
-
             ut = config.update_transform
-            update_transform = make_update_transform(ut.name, ut.options)
+            update_transform = UPDATE_TRANSFORMS.build(ut.name, **ut.options)
         self.update_transform = update_transform
+        self.penalties = list(penalties) + [
+            LOSS_PENALTIES.build(pc.name, **pc.options) for pc in config.penalties
+        ]
+        names = [pen.name for pen in self.penalties]
+        if len(set(names)) != len(names):
+            raise ValueError(f"penalties need distinct names (their series), got {names}")
         self.last_checkpoint = 0
         self.progress = progress
         oc = config.optimizer
@@ -178,7 +198,6 @@ class _Trainer:
         )
         self.params_steps = selected_steps(config.record.params, self.total_steps)
         self.eval_steps = selected_steps(config.record.eval, self.total_steps)
-        self._perm_cache: tuple[int, torch.Tensor] | None = None
         x, y = self.dataset.train.x, self.dataset.train.y
         # Integer inputs (token ids) stay integer; floating inputs take the run's dtype.
         self.x_train = x.to(device=self.device, dtype=self.dtype if x.is_floating_point() else None)
@@ -200,48 +219,60 @@ class _Trainer:
             "batch_*/lr[t] belong to update t; eval metrics at theta(t)",
         }
 
-    def _batch(self, step: int) -> torch.Tensor:
-        tc = self.config.training
-        if tc.sampling == "with_replacement":
-            return batch_indices(
-                step,
-                num_samples=self.n,
-                batch_size=tc.batch_size,
-                seed=self.config.seed,
-                sampling=tc.sampling,
-            )
-        epoch, position = divmod(step, self.spe)
-        if self._perm_cache is None or self._perm_cache[0] != epoch:
-            # One permutation per epoch, cached; identical to batch_indices(step, ...).
-            perm = epoch_permutation(epoch, num_samples=self.n, seed=self.config.seed)
-            self._perm_cache = (epoch, perm)
-        b = tc.batch_size
-        return self._perm_cache[1][position * b : (position + 1) * b]
+    def recorder(self, writer) -> RunRecorder:
+        return RunRecorder(
+            writer,
+            self.config,
+            self.problem,
+            self.test_problem,
+            params_steps=self.params_steps,
+            eval_steps=self.eval_steps,
+            analyses=self.analyses,
+            total_steps=self.total_steps,
+        )
+
+    def setup_penalties(self, theta_start: torch.Tensor) -> None:
+        """Each penalty's :meth:`setup`, with theta(0) (the config's initialization, also on
+        resume: the model is rebuilt from the config and seed) and the start theta."""
+        if not self.penalties:
+            return
+        ctx = PenaltyContext(
+            self.problem, self.problem.theta_from_model().detach(), theta_start.detach(), self.out
+        )
+        for penalty in self.penalties:
+            setup = getattr(penalty, "setup", None)
+            if setup is not None:
+                setup(ctx)
 
     def _minibatch_loss_grad(
         self, theta: torch.Tensor, idx: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Minibatch loss at theta (without penalties and L2), the gradient of the training
+        objective (loss + penalties, + L2 weight decay), and each penalty's value."""
         idx_dev = idx.to(self.x_train.device)
         x, y = self.x_train[idx_dev], self.y_train[idx_dev]
         theta_req = theta.detach().requires_grad_(True)
         params = self.problem.layout.unflatten(theta_req)
         out = functional_call(self.model, params, (x,))
         loss = self.problem.per_sample_loss(out, y).mean()
-        (grad,) = torch.autograd.grad(loss, theta_req)
+        values: dict[str, torch.Tensor] = {}
+        objective = loss
+        for penalty in self.penalties:
+            value = penalty(theta_req)
+            values[penalty.name] = value.detach()
+            objective = objective + value
+        (grad,) = torch.autograd.grad(objective, theta_req)
         if self.l2:
             grad = grad + self.l2 * (theta if self.decay_mask is None else theta * self.decay_mask)
-        return loss.detach(), grad
+        return loss.detach(), grad, values
 
     # --- the loop --------------------------------------------------------------------------
     def run(self, writer, start_step: int, theta: torch.Tensor) -> dict:
         from tqdm.auto import tqdm
 
         config, rc = self.config, self.config.record
-        params_set = set(self.params_steps.tolist())
-        eval_set = set(self.eval_steps.tolist())
+        recorder = self.recorder(writer)
         train_mode = config.training.model_mode == "train"
-        last_eval: dict[str, float] = {}
-        analysis_state: dict[str, dict] = {cb.name: {} for cb in self.callbacks}
         t0 = time.perf_counter()
         bar = tqdm(
             total=self.total_steps,
@@ -258,33 +289,17 @@ class _Trainer:
             while True:
                 epoch = step // self.spe
                 lr = learning_rate(config.schedule, config.optimizer.lr, epoch)
-                if step in params_set:
-                    writer.append("params", step, theta)
-                if step in eval_set:
-                    last_eval = self._evaluate(writer, step, theta)
-                for cb in self.callbacks:
-                    if step % cb.every == 0 or step == self.total_steps:
-                        ctx = StepContext(
-                            step,
-                            epoch,
-                            theta,
-                            self.problem,
-                            self.test_problem,
-                            lr,
-                            analysis_state[cb.name],
-                        )
-                        result = cb(ctx)
-                        for key, value in (result or {}).items():
-                            self._append_auto(writer, f"{cb.name}.{key}", step, value)
+                recorder.at_step(step, epoch, lr, theta)
                 if step >= self.total_steps:
                     break
-                idx = self._batch(step)
+                idx = self.batches.indices(step)
                 with module_mode(self.model, train_mode):
-                    loss, grad = self._minibatch_loss_grad(theta, idx)
-                if not torch.isfinite(loss):
+                    loss, grad, penalty_values = self._minibatch_loss_grad(theta, idx)
+                bad = _non_finite(loss, penalty_values)
+                if bad:
                     writer.flush()
                     raise NonFiniteLossError(
-                        f"non-finite minibatch loss ({float(loss)}) at step {step} (epoch {epoch}, lr {lr:g}); "
+                        f"non-finite {bad} at step {step} (epoch {epoch}, lr {lr:g}); "
                         f"the records of steps < {step} are on disk in {self.out}. "
                         "Lower optimizer.lr or check the data."
                     )
@@ -293,19 +308,7 @@ class _Trainer:
                     update = self.update_transform(
                         UpdateContext(step, epoch, theta, grad, update, lr, self.problem, idx)
                     )
-                if rc.batches:
-                    if idx.numel() < config.training.batch_size:  # ragged last batch: pad with -1
-                        pad = torch.full(
-                            (config.training.batch_size - idx.numel(),), -1, dtype=idx.dtype
-                        )
-                        writer.append("batch_indices", step, torch.cat([idx, pad]))
-                    else:
-                        writer.append("batch_indices", step, idx)
-                    writer.append("batch_loss", step, loss)
-                if rc.lr:
-                    writer.append("lr", step, lr)
-                if rc.updates and step in params_set:
-                    writer.append("updates", step, update)
+                recorder.update(step, idx, loss, lr, update, penalty_values)
                 theta = theta + update
                 step += 1
                 bar.update(1)
@@ -314,8 +317,8 @@ class _Trainer:
                 now = time.perf_counter()
                 if self.progress and now - last_postfix > 0.5:
                     post = {"loss": f"{float(loss):.4f}"}
-                    if "train_accuracy" in last_eval:
-                        post["acc"] = f"{last_eval['train_accuracy']:.3f}"
+                    if "train_accuracy" in recorder.last_eval:
+                        post["acc"] = f"{recorder.last_eval['train_accuracy']:.3f}"
                     bar.set_postfix(post, refresh=False)
                     last_postfix = now
         except KeyboardInterrupt:
@@ -340,49 +343,12 @@ class _Trainer:
             "epochs": self.total_steps / self.spe,
             "seconds": seconds,
             "steps_per_second": done / seconds if seconds > 0 and done else None,
-            "final": last_eval,
+            "final": recorder.last_eval,
             "num_params": self.problem.num_params,
         }
         writer.write_json("summary.json", summary)
         self.final_theta = theta
         return summary
-
-    def _evaluate(self, writer, step: int, theta: torch.Tensor) -> dict[str, float]:
-        result = {}
-        for prefix, problem in (("train", self.problem), ("test", self.test_problem)):
-            if problem is None:
-                continue
-            metrics = problem.evaluate(theta)
-            for key, value in metrics.items():
-                result[f"{prefix}_{key}"] = value
-                writer.append(f"{prefix}_{key}", step, value)
-        return result
-
-    def _append_auto(self, writer, name: str, step: int, value: Any) -> None:
-        if name not in self._series:
-            arr = (
-                value.detach().cpu().numpy()
-                if isinstance(value, torch.Tensor)
-                else np.asarray(value)
-            )
-            # Scalars and vectors are stored in float64; matrices (e.g. eigenvector bases, which
-            # can be megabytes per record) keep their floating dtype, and their chunks hold as
-            # many records as fit in about 4 MB, so a flush never rewrites a huge chunk.
-            if arr.dtype.kind in "iub" or (arr.ndim >= 2 and arr.dtype.kind == "f"):
-                dtype = arr.dtype
-            else:
-                dtype = np.dtype("float64")
-            row_bytes = max(1, arr.size * dtype.itemsize)
-            chunk_rows = int(max(1, min(64, (4 << 20) // row_bytes)))
-            writer.add_series(
-                name,
-                shape=arr.shape,
-                dtype=dtype,
-                chunk_rows=chunk_rows,
-                description="online analysis",
-            )
-            self._series.add(name)
-        writer.append(name, step, value)
 
     def _checkpoint(self, writer, step: int, theta: torch.Tensor) -> None:
         writer.flush()
@@ -412,67 +378,6 @@ class _Trainer:
         _set_rng_state(state["rng"], self.device)
         return state["theta"].to(device=self.device, dtype=self.dtype)
 
-    def declare_series(self, writer) -> None:
-        p = self.problem.num_params
-        np_dtype = np.dtype("float32" if self.dtype == torch.float32 else "float64")
-        rc = self.config.record
-        flush = rc.flush_every
-        column_chunk = p if p <= 1 << 16 else 1 << 16
-        if len(self.params_steps):
-            writer.add_series(
-                "params",
-                shape=(p,),
-                dtype=np_dtype,
-                chunk_rows=flush,
-                column_chunk=column_chunk,
-                description="theta(t), parameters after t updates",
-            )
-            if rc.updates:
-                writer.add_series(
-                    "updates",
-                    shape=(p,),
-                    dtype=np_dtype,
-                    chunk_rows=flush,
-                    column_chunk=column_chunk,
-                    description="theta(t+1) - theta(t)",
-                )
-        if rc.batches:
-            writer.add_series(
-                "batch_indices",
-                shape=(self.config.training.batch_size,),
-                dtype=np.int64,
-                chunk_rows=flush,
-                description="minibatch sample indices of update t (-1 pads a ragged last batch)",
-            )
-            writer.add_series(
-                "batch_loss",
-                shape=(),
-                dtype=np.float64,
-                chunk_rows=flush,
-                description="minibatch loss at theta(t)",
-            )
-        if rc.lr:
-            writer.add_series(
-                "lr",
-                shape=(),
-                dtype=np.float64,
-                chunk_rows=flush,
-                description="learning rate of update t",
-            )
-        if len(self.eval_steps):
-            splits = ["train"] + (["test"] if self.test_problem is not None else [])
-            keys = ["loss"] + (["accuracy"] if self.problem.task == "classification" else [])
-            for s in splits:
-                for k in keys:
-                    writer.add_series(
-                        f"{s}_{k}",
-                        shape=(),
-                        dtype=np.float64,
-                        chunk_rows=64,
-                        description=f"full {s}-set {k} at theta(t)",
-                    )
-        self._series = set()
-
 
 def train(
     config: RunConfig | dict | str | Path | None = None,
@@ -484,6 +389,7 @@ def train(
     dataset: SplitDataset | None = None,
     callbacks: Iterable[OnlineAnalysis] = (),
     update_transform: Callable[[UpdateContext], torch.Tensor] | None = None,
+    penalties: Iterable[LossPenalty] = (),
     progress: bool = True,
 ):
     """Train as ``config`` says and record the trajectory in the run folder ``out``.
@@ -499,7 +405,10 @@ def train(
         dataset: your own :class:`SplitDataset` instead of ``config.data``.
         callbacks: online analyses (see :class:`~landscope.training.StepContext`) besides the
             ones named in ``config.analyses``.
-        update_transform: a hook mapping the proposed update to the applied one (projected SGD).
+        update_transform: a hook mapping the proposed update to the applied one (projected SGD),
+            instead of ``config.update_transform``.
+        penalties: loss penalties (:class:`~landscope.plugins.LossPenalty`) added to every
+            minibatch loss, besides the ones named in ``config.penalties``.
         progress: show a progress bar.
 
     Returns:
@@ -539,13 +448,24 @@ def train(
         torch.set_num_threads(config.training.threads)
     try:
         return _train(
-            config, out, resume, overwrite, model, dataset, callbacks, update_transform, progress
+            config,
+            out,
+            resume,
+            overwrite,
+            model,
+            dataset,
+            callbacks,
+            update_transform,
+            penalties,
+            progress,
         )
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _train(config, out, resume, overwrite, model, dataset, callbacks, update_transform, progress):
+def _train(
+    config, out, resume, overwrite, model, dataset, callbacks, update_transform, penalties, progress
+):
     from landscope.runs import TrajectoryWriter, open_run
 
     if resume:
@@ -561,6 +481,7 @@ def _train(config, out, resume, overwrite, model, dataset, callbacks, update_tra
             dataset=dataset,
             callbacks=callbacks,
             update_transform=update_transform,
+            penalties=penalties,
             progress=progress,
         )
         if resume:
@@ -577,19 +498,21 @@ def _train(config, out, resume, overwrite, model, dataset, callbacks, update_tra
                     stacklevel=2,
                 )
             state = writer.load_checkpoint()
-            trainer.declare_series(writer)
+            trainer.recorder(writer).declare_series()
             if state is None:
                 start, theta = 0, trainer.problem.theta_from_model()
             else:
                 start, theta = int(state["step"]), trainer.restore(state)
             writer.truncate_after(start - 1)
             trainer.last_checkpoint = start
+            trainer.setup_penalties(theta)
         else:
             writer = TrajectoryWriter.create(
                 out, meta=trainer.meta(), overwrite=overwrite, background=True
             )
-            trainer.declare_series(writer)
+            trainer.recorder(writer).declare_series()
             start, theta = 0, trainer.problem.theta_from_model()
+            trainer.setup_penalties(theta)
             trainer._checkpoint(writer, 0, theta)
         try:
             trainer.run(writer, start, theta)

@@ -11,7 +11,15 @@ import math
 
 import torch
 
-__all__ = ["SGD", "Adam", "FlatOptimizer", "batch_indices", "learning_rate", "steps_per_epoch"]
+__all__ = [
+    "SGD",
+    "Adam",
+    "FlatOptimizer",
+    "MinibatchSchedule",
+    "batch_indices",
+    "learning_rate",
+    "steps_per_epoch",
+]
 
 
 class FlatOptimizer:
@@ -148,6 +156,58 @@ def _generator(seed: int, stream: int, counter: int) -> torch.Generator:
     return g
 
 
+class MinibatchSchedule:
+    """The minibatch of every SGD step, a function of ``(seed, step)`` alone.
+
+    ``without_replacement``: each epoch is a fresh random permutation of the N samples, cut into
+    consecutive batches (the last one ragged unless ``drop_last``; Fjellstrom uses batch sizes
+    that divide N); ``with_replacement``: each step draws ``batch_size`` indices uniformly with
+    replacement.  The current epoch's permutation is cached, so stepping through an epoch draws
+    it once; any step can still be asked for in any order (resume, analyses that recover the
+    minibatch of step t without stored indices).
+
+    >>> s = MinibatchSchedule(num_samples=10, batch_size=4, seed=0, drop_last=False)
+    >>> s.steps_per_epoch, [len(s.indices(t)) for t in range(3)]
+    (3, [4, 4, 2])
+    >>> sorted(torch.cat([s.indices(t) for t in range(3)]).tolist()) == list(range(10))
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        num_samples: int,
+        batch_size: int,
+        seed: int,
+        sampling: str = "without_replacement",
+        drop_last: bool = True,
+    ):
+        if sampling not in ("without_replacement", "with_replacement"):
+            raise ValueError(f"unknown sampling {sampling!r}")
+        self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
+        self.sampling = sampling
+        # with replacement there are no epochs to cut: every "epoch" is N // batch_size steps
+        self.steps_per_epoch = steps_per_epoch(
+            num_samples, batch_size, drop_last if sampling == "without_replacement" else True
+        )
+        self._perm: tuple[int, torch.Tensor] | None = None
+
+    def indices(self, step: int) -> torch.Tensor:
+        """Indices (int64, shape (batch,)) of the minibatch used at step ``step``."""
+        if self.sampling == "with_replacement":
+            return torch.randint(
+                0, self.num_samples, (self.batch_size,), generator=_generator(self.seed, 2, step)
+            )
+        epoch, position = divmod(step, self.steps_per_epoch)
+        if self._perm is None or self._perm[0] != epoch:
+            self._perm = (
+                epoch,
+                epoch_permutation(epoch, num_samples=self.num_samples, seed=self.seed),
+            )
+        b = self.batch_size
+        return self._perm[1][position * b : (position + 1) * b]
+
+
 def batch_indices(
     step: int,
     *,
@@ -157,18 +217,15 @@ def batch_indices(
     sampling: str,
     drop_last: bool = True,
 ) -> torch.Tensor:
-    """Indices (int64, shape (batch,)) of the minibatch used at SGD step ``step``.
-
-    ``without_replacement``: each epoch is a fresh random permutation of the N samples, cut into
-    consecutive batches (Fjellstrom uses batch sizes that divide N); ``with_replacement``: each
-    step draws ``batch_size`` indices uniformly with replacement.
-    """
-    if sampling == "with_replacement":
-        return torch.randint(0, num_samples, (batch_size,), generator=_generator(seed, 2, step))
-    spe = steps_per_epoch(num_samples, batch_size, drop_last)
-    epoch, position = divmod(step, spe)
-    perm = epoch_permutation(epoch, num_samples=num_samples, seed=seed)
-    return perm[position * batch_size : (position + 1) * batch_size]
+    """Indices (int64, shape (batch,)) of the minibatch used at SGD step ``step`` (see
+    :class:`MinibatchSchedule`, which the training loop uses)."""
+    return MinibatchSchedule(
+        num_samples=num_samples,
+        batch_size=batch_size,
+        seed=seed,
+        sampling=sampling,
+        drop_last=drop_last,
+    ).indices(step)
 
 
 def epoch_permutation(epoch: int, *, num_samples: int, seed: int) -> torch.Tensor:
