@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from landscope import Problem
-from landscope.landscape import random_direction, surface
+from landscope.landscape import Evaluation, random_direction, surface
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -130,7 +130,15 @@ def bench_landscope(
             res = []
             times[label] += _time(
                 lambda kw=kw, res=res: res.append(
-                    surface(problem, theta, d1, d2, grid, grid, memory_mb=memory_mb, **kw)
+                    surface(
+                        problem,
+                        theta,
+                        d1,
+                        d2,
+                        grid,
+                        grid,
+                        evaluation=Evaluation(memory_mb=memory_mb, **kw),
+                    )
                 ),
                 1,
                 device,
@@ -270,7 +278,15 @@ def bench_small_model(
         res = []
         times = _time(
             lambda bp=bp, res=res: res.append(
-                surface(problem, theta, d1, d2, grid, grid, batch_points=bp, memory_mb=memory_mb)
+                surface(
+                    problem,
+                    theta,
+                    d1,
+                    d2,
+                    grid,
+                    grid,
+                    evaluation=Evaluation(batch_points=bp, memory_mb=memory_mb),
+                )
             ),
             repeats,
             device,

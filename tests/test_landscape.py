@@ -9,8 +9,10 @@ import torch
 from torch import nn
 
 from landscope import Problem
+from landscope.data import subset_indices
 from landscope.landscape import (
     AlphaBetaSurface,
+    Evaluation,
     GridStore,
     InterpolationResult,
     Plane,
@@ -37,7 +39,6 @@ from landscope.landscape import (
     random_direction,
     random_plane,
     random_point,
-    subset_indices,
     surface,
 )
 from landscope.trajectory import (
@@ -107,7 +108,9 @@ def test_interpolation_endpoints_are_exact(dtype, batch_points):
     alphas = np.array([-0.5, 0.0, 0.3, 1.0, 1.7])
     pts = interpolation_points(theta_a, theta_b, torch.as_tensor(alphas))
     assert torch.equal(pts[1], theta_a) and torch.equal(pts[3], theta_b)
-    res = interpolate(problem, theta_a, theta_b, alphas, batch_points=batch_points)
+    res = interpolate(
+        problem, theta_a, theta_b, alphas, evaluation=Evaluation(batch_points=batch_points)
+    )
     assert res["train_loss"][1] == problem.loss(theta_a).item()
     assert res["train_loss"][3] == problem.loss(theta_b).item()
     assert res["train_accuracy"][1] == problem.accuracy(theta_a)
@@ -152,7 +155,7 @@ def test_quadratic_loss_gives_the_analytic_parabola_along_a_line(batch_points):
     g = torch.Generator().manual_seed(5)
     t0, t1 = (torch.randn(problem.num_params, generator=g, dtype=torch.float64) for _ in range(2))
     alphas = np.linspace(-1.5, 2.5, 23)
-    res = interpolate(problem, t0, t1, alphas, batch_points=batch_points)
+    res = interpolate(problem, t0, t1, alphas, evaluation=Evaluation(batch_points=batch_points))
     # J(alpha) = J0 + alpha g1 + alpha^2 q with d = t1 - t0
     d = t1 - t0
     j0 = _quadratic(A, b, c, t0)
@@ -172,9 +175,11 @@ def test_quadratic_loss_gives_the_analytic_quadric_on_a_plane(with_end):
     )
     alphas, betas = np.linspace(-1, 2, 7), np.linspace(-0.5, 0.5, 5)
     if with_end:
-        res = surface(problem, o, None, d2, alphas, betas, end=o + d1, batch_points=3)
+        res = surface(
+            problem, o, None, d2, alphas, betas, end=o + d1, evaluation=Evaluation(batch_points=3)
+        )
     else:
-        res = surface(problem, o, d1, d2, alphas, betas, batch_points=3)
+        res = surface(problem, o, d1, d2, alphas, betas, evaluation=Evaluation(batch_points=3))
     aa, bb = np.meshgrid(alphas, betas, indexing="ij")
     expected = np.empty_like(aa)
     for i in range(aa.shape[0]):
@@ -342,7 +347,7 @@ def test_user_model_is_bitwise_unchanged_after_every_analysis(bn, train_mode):
         ),
         0,
     )
-    kw = dict(test_problem=test_problem, bn=bn)
+    kw = dict(test_problem=test_problem, evaluation=Evaluation(bn=bn))
     interpolate(problem, traj[0], traj[-1], np.linspace(-0.2, 1.2, 5), **kw)
     for spec in (
         alpha_beta_surface(traj[0], traj[-1], traj),
@@ -413,9 +418,17 @@ def test_cuda_surface_equals_cpu_surface():
     g = torch.Generator().manual_seed(2)
     d1, d2 = (torch.randn(theta.numel(), generator=g, dtype=torch.float64) for _ in range(2))
     grid = np.linspace(-1, 1, 5)
-    ref = surface(cpu, theta, d1, d2, grid, grid, batch_points=1)
+    ref = surface(cpu, theta, d1, d2, grid, grid, evaluation=Evaluation(batch_points=1))
     for bp in (1, "auto"):
-        res = surface(gpu, theta.cuda(), d1.cuda(), d2.cuda(), grid, grid, batch_points=bp)
+        res = surface(
+            gpu,
+            theta.cuda(),
+            d1.cuda(),
+            d2.cuda(),
+            grid,
+            grid,
+            evaluation=Evaluation(batch_points=bp),
+        )
         np.testing.assert_allclose(res["train_loss"], ref["train_loss"], rtol=RTOL64, atol=ATOL64)
         np.testing.assert_array_equal(res["train_accuracy"], ref["train_accuracy"])
 
@@ -425,7 +438,9 @@ def test_seeded_subset_equals_loss_on_those_indices():
     theta = problem.theta_from_model()
     idx = subset_indices(problem.num_samples, 9, seed=5)
     assert torch.equal(idx, subset_indices(problem.num_samples, 9, seed=5)) and idx.numel() == 9
-    res = interpolate(problem, theta, 0.5 * theta, [0.0, 1.0], subset=9, seed=5)
+    res = interpolate(
+        problem, theta, 0.5 * theta, [0.0, 1.0], evaluation=Evaluation(subset=9, seed=5)
+    )
     assert res["train_loss"][0] == pytest.approx(problem.loss(theta, idx).item(), rel=1e-14)
     assert res["train_loss"][1] == pytest.approx(problem.loss(0.5 * theta, idx).item(), rel=1e-14)
     assert res.meta["indices"]["train"] == idx.tolist()
@@ -460,7 +475,7 @@ def test_resumable_grid_continues_to_the_same_grid(tmp_path, batch_points):
     theta = Problem(model, "cross_entropy", (x, y)).theta_from_model()
     d1, d2 = (torch.randn(theta.numel(), generator=g, dtype=torch.float64) for _ in range(2))
     alphas, betas = np.linspace(-1, 1, 5), np.linspace(-1, 1, 4)
-    kw = dict(batch_points=batch_points, flush_seconds=0.0)
+    kw = dict(evaluation=Evaluation(batch_points=batch_points, flush_seconds=0.0))
 
     reference = surface(
         Problem(model, _RaisingLoss(None), (x, y)), theta, d1, d2, alphas, betas, **kw
@@ -647,7 +662,9 @@ def test_alpha_beta_plane_and_controls_coordinates():
 def test_high_resolution_ranges_and_random_point():
     problem = _problem()
     theta = problem.theta_from_model()
-    out = high_resolution_interpolations(problem, theta, 0.2 * theta, num=5, batch_points=2)
+    out = high_resolution_interpolations(
+        problem, theta, 0.2 * theta, num=5, evaluation=Evaluation(batch_points=2)
+    )
     assert set(out) == {"full", "start", "end"}
     np.testing.assert_array_equal(out["start"].alphas, np.linspace(0, 0.01, 5))
     assert out["end"]["train_loss"][-1] == problem.loss(0.2 * theta).item()
@@ -708,13 +725,19 @@ def test_bad_inputs_name_the_problem():
     with pytest.raises(ValueError, match="theta_b must have shape"):
         interpolate(problem, theta, theta[:-1], [0.0])
     with pytest.raises(ValueError, match="bn must be one of"):
-        interpolate(problem, theta, theta, [0.0], bn="update")
+        Evaluation(bn="update")
     with pytest.raises(ValueError, match="batch_points"):
-        interpolate(problem, theta, theta, [0.0], batch_points=0)
+        Evaluation(batch_points=0)
+    with pytest.raises(ValueError, match="memory_mb"):
+        Evaluation(memory_mb=0.0)
     with pytest.raises(ValueError, match="alphas is empty"):
         interpolate(problem, theta, theta, [])
     with pytest.raises(ValueError, match="either subset"):
-        interpolate(problem, theta, theta, [0.0], subset=3, indices=[0, 1])
+        Evaluation(subset=3, indices=[0, 1])
+    with pytest.raises(ValueError, match="subset size"):
+        interpolate(problem, theta, theta, [0.0], evaluation=Evaluation(subset=0))
+    with pytest.raises(ValueError, match="test_problem has"):
+        interpolate(problem, theta, theta, [0.0], test_problem=_quadratic_problem()[0])
     with pytest.raises(ValueError, match="non-zero"):
         surface(problem, theta, torch.zeros_like(theta), theta, [0.0], [0.0])
     with pytest.raises(ValueError, match="theta_f equals theta_i"):

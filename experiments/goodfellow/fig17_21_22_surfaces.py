@@ -23,6 +23,7 @@ import numpy as np
 from _common import LoadedRun, check, figure_path, parser, trained_run
 
 from landscope.landscape import (
+    Evaluation,
     alpha_beta_surface,
     alpha_random_plane,
     evaluate_surface,
@@ -42,7 +43,9 @@ def main() -> None:
     if not bool((traj[-1] == run.theta_f).all()):
         traj = __import__("torch").cat([traj, run.theta_f[None]])
     kw = dict(
-        test_problem=run.test, trajectory=traj, subset=None if not args.quick else 1000, seed=0
+        test_problem=run.test,
+        trajectory=traj,
+        evaluation=Evaluation(subset=None if not args.quick else 1000, seed=0),
     )
     distance = float((run.theta_f - run.theta_i).double().norm())
 

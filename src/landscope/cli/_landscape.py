@@ -137,7 +137,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Loss and accuracy along the line J((1 - a) theta_0 + a theta_1) (Goodfellow et al.
         sec. 2-3): init -> solution by default, or --from random / --other-run RUN2."""
-        from landscope.landscape import high_resolution_interpolations, random_point
+        from landscope.landscape import Evaluation, high_resolution_interpolations, random_point
         from landscope.landscape import interpolate as run_interpolation
         from landscope.plotting import plot_interpolation
 
@@ -164,14 +164,17 @@ def register(app: typer.Typer) -> None:
                 theta_a, label = loaded.theta(int(start)), f"step {start} -> solution"
             except ValueError:
                 _fail(f"--from must be init, random or a step number, got {start!r}")
-        kw = dict(
-            test_problem=loaded.test,
-            subset=subset,
-            seed=seed,
-            bn=bn,
-            batch_points=batch_points if batch_points == "auto" else int(batch_points),
-            progress=progress,
-        )
+        try:
+            evaluation = Evaluation(
+                subset=subset,
+                seed=seed,
+                bn=bn,
+                batch_points=batch_points if batch_points == "auto" else int(batch_points),
+                progress=progress,
+            )
+        except ValueError as exc:
+            _fail(str(exc))
+        kw = dict(test_problem=loaded.test, evaluation=evaluation)
         out.mkdir(parents=True, exist_ok=True)
         try:
             result = run_interpolation(
@@ -307,46 +310,37 @@ def register(app: typer.Typer) -> None:
         layout = loaded.train.layout
         if plane == "alpha-beta":
             spec = L.alpha_beta_surface(theta_i, theta_f, traj)
-            beta_max = float(spec.beta.max())
-            a_default, b_default = "-0.25:1.25:51", f"{-0.5 * beta_max}:{1.5 * beta_max}:51"
         elif plane == "alpha-beta-plane":
             spec = L.alpha_beta_plane(theta_i, theta_f, traj)
-            beta_max = spec.info["max_beta"]
-            a_default, b_default = "-0.25:1.25:51", f"{-0.5 * beta_max}:{1.5 * beta_max}:51"
         elif plane == "alpha-random":
             spec = L.alpha_random_plane(theta_i, theta_f, seed=seed)
-            dist = spec.info["distance"]
-            a_default, b_default = "-0.25:1.25:51", f"{-0.5 * dist}:{0.5 * dist}:51"
         elif plane == "random":
             dist = float((theta_f - theta_i).double().norm())
             spec = L.random_plane(theta_f, seed=seed, norm=dist)
-            a_default = b_default = "-1:1:51"
         elif plane == "filter":
             spec = L.random_plane(
                 theta_f, seed=seed, layout=layout, normalization="filter", one_dim=one_dim
             )
-            a_default = b_default = "-1:1:51"
         else:
             spec = L.pca_plane(traj, origin=theta_f)
-            coords, _ = spec.coordinates(traj)
-            span = float(abs(coords).max()) * 1.25
-            a_default = b_default = f"{-span}:{span}:51"
         out.mkdir(parents=True, exist_ok=True)
         try:
             result = L.evaluate_surface(
                 loaded.train,
                 spec,
-                _grid(alphas or a_default, "alphas"),
-                _grid(betas or b_default, "betas"),
+                None if alphas is None else _grid(alphas, "alphas"),
+                None if betas is None else _grid(betas, "betas"),
                 test_problem=loaded.test,
                 trajectory=traj,
-                subset=subset,
-                seed=seed,
-                bn=bn,
-                batch_points=batch_points if batch_points == "auto" else int(batch_points),
+                evaluation=L.Evaluation(
+                    subset=subset,
+                    seed=seed,
+                    bn=bn,
+                    batch_points=batch_points if batch_points == "auto" else int(batch_points),
+                    progress=progress,
+                ),
                 store=out / f"grid_{plane}",
                 overwrite=overwrite,
-                progress=progress,
             )
         except (TypeError, ValueError, KeyError) as exc:
             _fail(str(exc))

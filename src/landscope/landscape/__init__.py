@@ -3,7 +3,19 @@ characterizing neural network optimization problems*, with the controls and opti
 Li et al. (2018), *Visualizing the loss landscape of neural nets*.
 
 Pure functions over a :class:`~landscope.problem.Problem` and parameter tensors; results are
-data objects (``save`` writes .npz + .json) drawn by :mod:`landscope.plotting`.
+data objects (``save`` writes .npz + .json) drawn by :mod:`landscope.plotting`.  How the points
+are evaluated (sample subset, BatchNorm, batching, progress) is one :class:`Evaluation` passed
+as ``evaluation=``; surfaces carry their default grids (``spec.default_grid()``).
+
+>>> import torch
+>>> from landscope import Problem
+>>> model = torch.nn.Linear(2, 1, bias=False).double()
+>>> x = torch.eye(2, dtype=torch.float64)
+>>> problem = Problem(model, "mse", (x, torch.zeros(2, 1, dtype=torch.float64)))
+>>> theta = torch.tensor([1.0, 0.0], dtype=torch.float64)
+>>> line = interpolate(problem, theta, -theta, [0.0, 0.5, 1.0], evaluation=Evaluation(subset=1))
+>>> line["train_loss"].shape
+(3,)
 """
 
 from landscope.landscape._directions import (
@@ -17,11 +29,11 @@ from landscope.landscape._directions import (
 )
 from landscope.landscape._evaluate import (
     BN_MODES,
+    Evaluation,
     GridStore,
     PointEvaluator,
     evaluate_points,
     has_batchnorm,
-    subset_indices,
 )
 from landscope.landscape._interpolation import (
     HIGH_RESOLUTION_RANGES,
@@ -89,14 +101,14 @@ __all__ += [
     "random_direction",
 ]
 
-# batched evaluation, resumable grids
+# how points are evaluated (one settings object), batched evaluation, resumable grids
 __all__ += [
     "BN_MODES",
+    "Evaluation",
     "GridStore",
     "PointEvaluator",
     "evaluate_points",
     "has_batchnorm",
-    "subset_indices",
 ]
 
 # deep linear models (sec. 5, Fig. 9, 10, 14, 15)

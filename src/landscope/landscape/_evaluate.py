@@ -24,7 +24,8 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -35,15 +36,16 @@ from torch.func import vmap
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
+from landscope.data import subset_indices
 from landscope.problem import Problem
 
 __all__ = [
     "BN_MODES",
+    "Evaluation",
     "GridStore",
     "PointEvaluator",
     "evaluate_points",
     "has_batchnorm",
-    "subset_indices",
 ]
 
 BNMode = Literal["freeze", "recompute"]
@@ -71,26 +73,6 @@ def has_batchnorm(model: nn.Module) -> bool:
         isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
         for m in model.modules()
     )
-
-
-def subset_indices(num_samples: int, size: int | None, seed: int = 0) -> torch.Tensor | None:
-    """A seeded random subset of ``size`` sample indices in ``[0, num_samples)``, sorted.
-
-    ``None`` (or ``size >= num_samples``) means all samples and returns ``None``.  The subset is
-    a function of ``(num_samples, size, seed)`` alone (its own ``torch.Generator``; the global
-    random state is not touched).
-
-    >>> subset_indices(10, 3, seed=0).tolist()
-    [1, 4, 7]
-    """
-    if size is None:
-        return None
-    if size < 1:
-        raise ValueError(f"subset size must be a positive integer or None, got {size}")
-    if size >= num_samples:
-        return None
-    g = torch.Generator().manual_seed(int(seed))
-    return torch.randperm(num_samples, generator=g)[:size].sort().values
 
 
 def affine_rows(
@@ -190,6 +172,23 @@ class _LoadedCopy:
         return self.model
 
 
+def _check_options(bn: str, batch_points: object, memory_mb: float | None) -> None:
+    """The one check of the evaluation options (:class:`PointEvaluator`, :class:`Evaluation`)."""
+    if bn not in BN_MODES:
+        raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
+    if not (
+        batch_points == "auto"
+        or (
+            isinstance(batch_points, int)
+            and not isinstance(batch_points, bool)
+            and batch_points >= 1
+        )
+    ):
+        raise ValueError(f"batch_points must be a positive integer or 'auto', got {batch_points!r}")
+    if memory_mb is not None and not memory_mb > 0:
+        raise ValueError(f"memory_mb must be positive, got {memory_mb}")
+
+
 class PointEvaluator:
     """Mean loss and accuracy of one :class:`Problem` at a batch of parameter vectors.
 
@@ -229,16 +228,9 @@ class PointEvaluator:
         bn: BNMode = "freeze",
         accuracy: bool = True,
     ):
-        if bn not in BN_MODES:
-            raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
-        if not (batch_points == "auto" or (isinstance(batch_points, int) and batch_points >= 1)):
-            raise ValueError(
-                f"batch_points must be a positive integer or 'auto', got {batch_points!r}"
-            )
+        _check_options(bn, batch_points, memory_mb)
         if memory_mb is None:
             memory_mb = 8.0 if problem.device.type == "cpu" else 256.0
-        if memory_mb <= 0:
-            raise ValueError(f"memory_mb must be positive, got {memory_mb}")
         self.problem = problem
         self.indices = problem._indices(indices)
         self.num_selected = problem.num_selected(self.indices)
@@ -658,40 +650,105 @@ def _metric_names(evaluators: dict[str, PointEvaluator]) -> list[str]:
     return names
 
 
-def make_evaluators(
-    problem: Problem,
-    test_problem: Problem | None,
-    *,
-    subset: int | None,
-    indices: torch.Tensor | np.ndarray | None,
-    seed: int,
-    batch_points: int | Literal["auto"],
-    memory_mb: float | None,
-    bn: BNMode,
-    accuracy: bool = True,
-) -> dict[str, PointEvaluator]:
-    """``{"train": ..., "test": ...}`` evaluators; ``indices`` (train only) or a seeded
-    ``subset`` size (drawn separately for each split, from ``seed``) select the samples."""
-    if subset is not None and indices is not None:
-        raise ValueError("give either subset (a size) or indices, not both")
-    if not isinstance(problem, Problem):
-        raise TypeError(f"problem must be a Problem, got {type(problem).__name__}")
-    if test_problem is not None:
-        if not isinstance(test_problem, Problem):
-            raise TypeError(f"test_problem must be a Problem, got {type(test_problem).__name__}")
-        if test_problem.num_params != problem.num_params:
-            raise ValueError(
-                f"test_problem has {test_problem.num_params} parameters, problem has {problem.num_params}"
-            )
-    train_idx = (
-        indices if indices is not None else subset_indices(problem.num_samples, subset, seed)
-    )
-    kwargs = dict(batch_points=batch_points, memory_mb=memory_mb, bn=bn, accuracy=accuracy)
-    evaluators = {"train": PointEvaluator(problem, train_idx, **kwargs)}
-    if test_problem is not None:
-        test_idx = subset_indices(test_problem.num_samples, subset, seed + 1)
-        evaluators["test"] = PointEvaluator(test_problem, test_idx, **kwargs)
-    return evaluators
+# --- the settings of a landscape analysis ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How a landscape analysis evaluates the loss at its points: on which samples, how
+    BatchNorm is treated, in what batches, and what it reports while it runs.
+
+    One settings object instead of the same nine keyword arguments on every function: build it
+    once (the CLI builds it from its flags) and hand it to :func:`interpolate`,
+    :func:`high_resolution_interpolations`, :func:`evaluate_surface` or :func:`surface`; they
+    turn it into one :class:`PointEvaluator` per split with :meth:`evaluators`, the only place
+    where these options reach the evaluator.  ``Evaluation()`` (the default of every analysis)
+    evaluates loss and accuracy on all samples with the Problem's own BatchNorm mode.
+
+    Attributes:
+        subset: evaluate on a seeded random subset of this many samples of each split
+            (``None``: all samples).  The training split draws
+            :func:`landscope.data.subset_indices` ``(n, subset, seed)``, the test split
+            ``(n_test, subset, seed + 1)``: the library's one subset rule, so the same seed gives
+            a surface and a Hessian the same samples.
+        seed: the seed of the subset.
+        indices: or evaluate the training split on exactly these sample indices (stored as a
+            tuple of ints; not together with ``subset``; the test split then uses all samples).
+        bn: BatchNorm handling, one of :data:`BN_MODES`.
+        batch_points: points per ``torch.func.vmap`` call, an int (1: point by point) or
+            ``"auto"`` (as many as fit in ``memory_mb``); see :class:`PointEvaluator`.
+        memory_mb: the memory bound of ``"auto"`` (default 8 MB on the CPU, 256 MB on an
+            accelerator).
+        accuracy: also count correct classifications (classification problems).
+        progress: show a progress bar with the remaining time.
+        flush_seconds: how often a resumable grid (``evaluate_surface(..., store=...)``) is
+            written to disk (it is also written when the evaluation ends or is interrupted).
+
+    >>> Evaluation(subset=1000, bn="recompute").seed
+    0
+    """
+
+    subset: int | None = None
+    seed: int = 0
+    indices: Sequence[int] | None = None
+    bn: BNMode = "freeze"
+    batch_points: int | Literal["auto"] = "auto"
+    memory_mb: float | None = None
+    accuracy: bool = True
+    progress: bool = False
+    flush_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check_options(self.bn, self.batch_points, self.memory_mb)
+        if self.subset is not None and self.indices is not None:
+            raise ValueError("give either subset (a size) or indices, not both")
+        if self.indices is not None:
+            idx = self.indices
+            if isinstance(idx, torch.Tensor):
+                idx = idx.detach().cpu().numpy()
+            object.__setattr__(self, "indices", tuple(int(i) for i in np.asarray(idx).reshape(-1)))
+        if not self.flush_seconds >= 0:
+            raise ValueError(f"flush_seconds must be non-negative, got {self.flush_seconds}")
+
+    def evaluator(self, problem: Problem, indices: torch.Tensor | None = None) -> PointEvaluator:
+        """A :class:`PointEvaluator` of ``problem`` on ``indices`` with these options."""
+        return PointEvaluator(
+            problem,
+            indices,
+            batch_points=self.batch_points,
+            memory_mb=self.memory_mb,
+            bn=self.bn,
+            accuracy=self.accuracy,
+        )
+
+    def evaluators(
+        self, problem: Problem, test_problem: Problem | None = None
+    ) -> dict[str, PointEvaluator]:
+        """``{"train": ..., "test": ...}`` evaluators (``"test"`` only with a ``test_problem``,
+        which must have as many parameters as ``problem``), on the samples the settings
+        select."""
+        if not isinstance(problem, Problem):
+            raise TypeError(f"problem must be a Problem, got {type(problem).__name__}")
+        if test_problem is not None:
+            if not isinstance(test_problem, Problem):
+                raise TypeError(
+                    f"test_problem must be a Problem, got {type(test_problem).__name__}"
+                )
+            if test_problem.num_params != problem.num_params:
+                raise ValueError(
+                    f"test_problem has {test_problem.num_params} parameters, problem has "
+                    f"{problem.num_params}"
+                )
+        train_idx = (
+            self.indices
+            if self.indices is not None
+            else subset_indices(problem.num_samples, self.subset, self.seed)
+        )
+        evaluators = {"train": self.evaluator(problem, train_idx)}
+        if test_problem is not None:
+            test_idx = subset_indices(test_problem.num_samples, self.subset, self.seed + 1)
+            evaluators["test"] = self.evaluator(test_problem, test_idx)
+        return evaluators
 
 
 def selected_indices(evaluators: dict[str, PointEvaluator]) -> dict[str, list[int] | None]:
@@ -700,16 +757,18 @@ def selected_indices(evaluators: dict[str, PointEvaluator]) -> dict[str, list[in
     }
 
 
-def check_vector(name: str, value: torch.Tensor, num_params: int) -> torch.Tensor:
-    """A parameter vector argument as a detached tensor of shape (p,), or a clear error."""
+def check_vector(
+    name: str, value: torch.Tensor | np.ndarray, num_params: int | None = None
+) -> torch.Tensor:
+    """A parameter vector argument as a detached floating-point tensor of shape (p,) (``p =
+    num_params`` when given, any length otherwise), or a one-line error naming ``name``."""
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(value)
+    shape = "(p,)" if num_params is None else f"({num_params},)"
     if not isinstance(value, torch.Tensor):
-        raise TypeError(
-            f"{name} must be a tensor of shape ({num_params},), got {type(value).__name__}"
-        )
-    if value.shape != (num_params,):
-        raise ValueError(f"{name} must have shape ({num_params},), got {tuple(value.shape)}")
+        raise TypeError(f"{name} must be a tensor of shape {shape}, got {type(value).__name__}")
+    if value.ndim != 1 or (num_params is not None and value.shape[0] != num_params):
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
     if not value.is_floating_point():
         raise TypeError(f"{name} must be floating point, got {value.dtype}")
     if not bool(torch.isfinite(value).all()):

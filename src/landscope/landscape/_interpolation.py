@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Literal
 
 import numpy as np
 import torch
 
 from landscope.landscape._evaluate import (
-    BNMode,
+    Evaluation,
     RowBuffer,
     affine_rows,
     check_grid,
     check_vector,
     evaluate_cells,
-    make_evaluators,
     selected_indices,
 )
 from landscope.landscape._results import InterpolationResult
@@ -76,14 +74,7 @@ def interpolate(
     alphas: Iterable[float] | np.ndarray | torch.Tensor | None = None,
     *,
     test_problem: Problem | None = None,
-    subset: int | None = None,
-    indices: torch.Tensor | np.ndarray | None = None,
-    seed: int = 0,
-    batch_points: int | Literal["auto"] = "auto",
-    memory_mb: float | None = None,
-    bn: BNMode = "freeze",
-    accuracy: bool = True,
-    progress: bool = False,
+    evaluation: Evaluation | None = None,
     label: str = "",
 ) -> InterpolationResult:
     """Train (and test) loss and accuracy along the line from ``theta_a`` to ``theta_b``.
@@ -98,30 +89,29 @@ def interpolate(
         theta_a, theta_b: the endpoints, shape (p,).
         alphas: the line coordinates (any range; default: 41 points on [-0.5, 1.5]).
         test_problem: also evaluate this Problem (same model, test data).
-        subset: evaluate on a seeded random subset of this many samples of each split.
-        indices: or on these training-sample indices.
-        seed: seed of the subset.
-        batch_points, memory_mb, bn, accuracy: see :class:`PointEvaluator`.
-        progress: show a progress bar with the remaining time.
+        evaluation: on which samples and how the points are evaluated (subset, BatchNorm,
+            batching, progress bar): an :class:`Evaluation`, default ``Evaluation()``.
         label: a name stored in ``meta`` (used as the legend by the plots).
 
     Returns:
         An :class:`InterpolationResult`; ``values["train_loss"]`` etc. have shape (len(alphas),).
+        ``alpha = 0`` and ``alpha = 1`` are evaluated one by one, so their losses equal
+        :meth:`Problem.loss` at ``theta_a`` and ``theta_b`` bitwise.
+
+    >>> import torch
+    >>> from landscope import Problem
+    >>> model = torch.nn.Linear(1, 1, bias=False).double()
+    >>> x = torch.ones(1, 1, dtype=torch.float64)
+    >>> problem = Problem(model, "mse", (x, torch.zeros(1, 1, dtype=torch.float64)))
+    >>> a, b = torch.tensor([0.0], dtype=torch.float64), torch.tensor([2.0], dtype=torch.float64)
+    >>> interpolate(problem, a, b, [0.0, 0.5, 1.0])["train_loss"].tolist()  # (2 alpha)^2
+    [0.0, 1.0, 4.0]
     """
+    evaluation = Evaluation() if evaluation is None else evaluation
     theta_a = check_vector("theta_a", theta_a, problem.num_params).to(problem.device, problem.dtype)
     theta_b = check_vector("theta_b", theta_b, problem.num_params).to(problem.device, problem.dtype)
     grid = check_grid("alphas", np.linspace(-0.5, 1.5, 41) if alphas is None else alphas)
-    evaluators = make_evaluators(
-        problem,
-        test_problem,
-        subset=subset,
-        indices=indices,
-        seed=seed,
-        batch_points=batch_points,
-        memory_mb=memory_mb,
-        bn=bn,
-        accuracy=accuracy,
-    )
+    evaluators = evaluation.evaluators(problem, test_problem)
     grid_t = torch.as_tensor(grid, dtype=torch.float64)
     buffer = RowBuffer()
 
@@ -134,7 +124,7 @@ def interpolate(
         evaluators,
         points,
         (grid.size,),
-        progress=progress,
+        progress=evaluation.progress,
         description="interpolate",
         exact_cells=np.flatnonzero((grid == 0.0) | (grid == 1.0)),
     )
@@ -145,8 +135,8 @@ def interpolate(
         "norm_a": float(theta_a.double().norm()),
         "norm_b": float(theta_b.double().norm()),
         "indices": selected_indices(evaluators),
-        "seed": seed,
-        "bn": bn,
+        "seed": evaluation.seed,
+        "bn": evaluation.bn,
         "seconds": seconds,
         "num_points": int(grid.size),
     }
@@ -160,11 +150,13 @@ def high_resolution_interpolations(
     *,
     num: int = 200,
     ranges: dict[str, tuple[float, float]] | None = None,
-    **kwargs,
+    test_problem: Problem | None = None,
+    evaluation: Evaluation | None = None,
 ) -> dict[str, InterpolationResult]:
     """Goodfellow et al. Fig. 4: the line tiled with ``num`` alphas on each range of
-    :data:`HIGH_RESOLUTION_RANGES` ([0, 1], [0, 0.01], [0.99, 1]) or of ``ranges``.
-    Keyword arguments go to :func:`interpolate`."""
+    :data:`HIGH_RESOLUTION_RANGES` ([0, 1], [0, 0.01], [0.99, 1]) or of ``ranges``; one
+    :func:`interpolate` per range (with ``test_problem`` and ``evaluation``), labelled by the
+    range's name."""
     if num < 2:
         raise ValueError(f"num must be at least 2, got {num}")
     ranges = HIGH_RESOLUTION_RANGES if ranges is None else ranges
@@ -173,7 +165,13 @@ def high_resolution_interpolations(
         if not hi > lo:
             raise ValueError(f"range {name!r} must have stop > start, got ({lo}, {hi})")
         out[name] = interpolate(
-            problem, theta_a, theta_b, np.linspace(lo, hi, num), label=name, **kwargs
+            problem,
+            theta_a,
+            theta_b,
+            np.linspace(lo, hi, num),
+            test_problem=test_problem,
+            evaluation=evaluation,
+            label=name,
         )
     return out
 

@@ -10,6 +10,9 @@ evaluated at every grid cell in batches (see :mod:`._evaluate`).  Two kinds:
 - :class:`AlphaBetaSurface`: the paper's own App. C construction, "multiple 1-D subspaces
   rotated to be parallel" -- each column a goes through the trajectory point theta(t) whose
   alpha(t) is nearest, along its own residual direction; the trajectory lies exactly on it.
+
+Each surface knows the part of its coordinates worth drawing (``extent``) and makes the default
+grid from it (:meth:`Plane.default_grid`), so callers pass a grid only to override it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from landscope.landscape._directions import (
     random_direction,
 )
 from landscope.landscape._evaluate import (
-    BNMode,
+    Evaluation,
     GridStore,
     RowBuffer,
     affine_rows,
@@ -39,7 +42,6 @@ from landscope.landscape._evaluate import (
     check_vector,
     evaluate_cells,
     fingerprint,
-    make_evaluators,
     problem_signature,
     selected_indices,
 )
@@ -60,15 +62,6 @@ __all__ = [
 ]
 
 
-def _as_vector(name: str, value: torch.Tensor | np.ndarray) -> torch.Tensor:
-    value = torch.as_tensor(value)
-    if value.ndim != 1 or not value.is_floating_point():
-        raise ValueError(
-            f"{name} must be a floating-point vector of shape (p,), got {tuple(value.shape)} {value.dtype}"
-        )
-    return value.detach()
-
-
 @dataclass
 class Plane:
     """A 2-D affine plane of parameter space with coordinates (a, b).
@@ -82,6 +75,10 @@ class Plane:
         end: optional (p,) second endpoint of the first axis.
         name: what the plane is (stored in results).
         info: extra facts (e.g. the explained variance of PCA directions).
+        extent: ``((a_min, a_max), (b_min, b_max))``, the coordinates :meth:`default_grid`
+            covers; each constructor sets the range its plane is drawn on.  ``None``:
+            ``a`` in [-0.25, 1.25] with an ``end`` (the segment and a quarter beyond each
+            end) or [-1, 1] without, ``b`` in [-1, 1].
     """
 
     origin: torch.Tensor
@@ -90,20 +87,21 @@ class Plane:
     end: torch.Tensor | None = None
     name: str = "plane"
     info: dict = field(default_factory=dict)
+    extent: tuple[tuple[float, float], tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
         if self.dir1 is None and self.end is None:
             raise ValueError("a Plane needs dir1, or end (then dir1 = end - origin)")
-        self.origin = _as_vector("origin", self.origin)
-        self.dir2 = _as_vector("dir2", self.dir2)
+        self.origin = check_vector("origin", self.origin)
+        self.dir2 = check_vector("dir2", self.dir2)
         if self.end is not None:
-            self.end = _as_vector("end", self.end)
+            self.end = check_vector("end", self.end)
             if self.end.shape != self.origin.shape:
                 raise ValueError(
                     f"end must have shape {tuple(self.origin.shape)}, got {tuple(self.end.shape)}"
                 )
             self.dir1 = self.end - self.origin
-        self.dir1 = _as_vector("dir1", self.dir1)
+        self.dir1 = check_vector("dir1", self.dir1)
         for name in ("dir1", "dir2"):
             if getattr(self, name).shape != self.origin.shape:
                 raise ValueError(
@@ -115,6 +113,15 @@ class Plane:
     @property
     def num_params(self) -> int:
         return int(self.origin.shape[0])
+
+    def default_grid(self, num: int = 51) -> tuple[np.ndarray, np.ndarray]:
+        """``(alphas, betas)``: ``num`` evenly spaced coordinates over each range of
+        :attr:`extent` (the grid :func:`evaluate_surface` uses when given none)."""
+        if self.extent is not None:
+            extent = self.extent
+        else:
+            extent = ((-0.25, 1.25) if self.end is not None else (-1.0, 1.0), (-1.0, 1.0))
+        return _grid_over(extent, num)
 
     def points(
         self,
@@ -195,8 +202,8 @@ class AlphaBetaSurface:
     ):
         traj = as_trajectory(trajectory)
         self.trajectory = traj
-        self.theta_i = _as_vector("theta_i", theta_i).to(traj.device)
-        self.theta_f = _as_vector("theta_f", theta_f).to(traj.device)
+        self.theta_i = check_vector("theta_i", theta_i).to(traj.device)
+        self.theta_f = check_vector("theta_f", theta_f).to(traj.device)
         p = traj.shape[1]
         if self.theta_i.shape != (p,) or self.theta_f.shape != (p,):
             raise ValueError(
@@ -221,6 +228,17 @@ class AlphaBetaSurface:
     @property
     def num_params(self) -> int:
         return int(self.trajectory.shape[1])
+
+    @property
+    def extent(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The drawn coordinates: ``a`` in [-0.25, 1.25] (the segment theta_i -> theta_f and
+        a quarter beyond each end), ``b`` in [-0.5, 1.5] x the trajectory's largest beta(t)."""
+        beta_max = float(self.beta.max())
+        return ((-0.25, 1.25), (-0.5 * beta_max, 1.5 * beta_max))
+
+    def default_grid(self, num: int = 51) -> tuple[np.ndarray, np.ndarray]:
+        """``(alphas, betas)``: ``num`` coordinates over each range of :attr:`extent`."""
+        return _grid_over(self.extent, num)
 
     def nearest(self, a: torch.Tensor) -> torch.Tensor:
         """Index of the trajectory point whose alpha fraction is nearest to each ``a`` (first
@@ -289,6 +307,15 @@ class AlphaBetaSurface:
 Surface = Plane | AlphaBetaSurface
 
 
+def _grid_over(
+    extent: tuple[tuple[float, float], tuple[float, float]], num: int
+) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(num, bool) or int(num) != num or num < 1:
+        raise ValueError(f"num must be a positive integer, got {num!r}")
+    (a0, a1), (b0, b1) = extent
+    return np.linspace(a0, a1, int(num)), np.linspace(b0, b1, int(num))
+
+
 # --- constructors --------------------------------------------------------------------------------
 
 
@@ -331,6 +358,7 @@ def alpha_beta_plane(
         end=ruled.theta_f,
         name=f"alpha_beta_plane_{which}",
         info={"distance": ruled.distance, "max_beta": float(ruled.beta.max())},
+        extent=ruled.extent,
     )
 
 
@@ -353,7 +381,7 @@ def random_plane(
     unnormalized directions, false for normalized ones, whose filter norms orthogonalization
     would change) makes the second orthogonal to the first.  Each direction is finally rescaled
     to ``norm`` if given; unnormalized directions default to unit norm, so the coordinates are
-    parameter-norm units.
+    parameter-norm units.  Drawn on ``[-1, 1]^2`` by default (one ``norm`` each way).
     """
     kw = dict(layout=layout, normalization=normalization, one_dim=one_dim, exclude=exclude)
     d1 = random_direction(center, seed=seed, **kw)
@@ -379,6 +407,7 @@ def random_plane(
             "one_dim": one_dim,
             "orthogonal": bool(orthogonal),
         },
+        extent=((-1.0, 1.0), (-1.0, 1.0)),
     )
 
 
@@ -394,8 +423,9 @@ def alpha_random_plane(
 ) -> Plane:
     """The "alpha + random direction" control (Goodfellow et al. App. D, Fig. 22): the line
     ``theta_i -> theta_f`` as the first axis (fraction units) and a random direction orthogonal
-    to it, of unit norm, as the second (parameter-norm units)."""
-    theta_i, theta_f = _as_vector("theta_i", theta_i), _as_vector("theta_f", theta_f)
+    to it, of unit norm, as the second (parameter-norm units).  Drawn by default on ``a`` in
+    [-0.25, 1.25] and ``b`` within half the distance ``||theta_f - theta_i||`` each way."""
+    theta_i, theta_f = check_vector("theta_i", theta_i), check_vector("theta_f", theta_f)
     r = random_direction(
         theta_f,
         seed=seed,
@@ -406,17 +436,15 @@ def alpha_random_plane(
     )
     r = orthogonalize(r, [theta_f - theta_i])
     r = r / r.norm()
+    distance = float((theta_f - theta_i).double().norm())
     return Plane(
         theta_i,
         None,
         r,
         end=theta_f,
         name="alpha_random_plane",
-        info={
-            "seed": seed,
-            "normalization": normalization,
-            "distance": float((theta_f - theta_i).double().norm()),
-        },
+        info={"seed": seed, "normalization": normalization, "distance": distance},
+        extent=((-0.25, 1.25), (-0.5 * distance, 0.5 * distance)),
     )
 
 
@@ -428,18 +456,23 @@ def pca_plane(
     """The plane of the top-2 principal directions of the trajectory (Li et al. 2018, sec. 7),
     through ``origin`` (default: the last row, the solution).  Directions have unit norm
     (coordinates in parameter-norm units); ``info["explained_variance_ratio"]`` says how much of
-    the trajectory's variance the plane holds."""
+    the trajectory's variance the plane holds.  Drawn by default on ``[-s, s]^2`` with ``s`` =
+    1.25 x the largest coordinate of the trajectory's projection on the plane."""
     traj = as_trajectory(trajectory)
     comps, ratio, _ = pca_directions(traj, 2)
-    origin = traj[-1] if origin is None else _as_vector("origin", origin)
+    origin = traj[-1] if origin is None else check_vector("origin", origin)
     dtype = traj.dtype
-    return Plane(
+    plane = Plane(
         origin.to(traj.device),
         comps[0].to(dtype),
         comps[1].to(dtype),
         name="pca_plane",
         info={"explained_variance_ratio": ratio.tolist()},
     )
+    coords, _ = plane.coordinates(traj)
+    span = float(abs(coords).max()) * 1.25
+    plane.extent = ((-span, span), (-span, span))
+    return plane
 
 
 # --- evaluation ----------------------------------------------------------------------------------
@@ -448,22 +481,14 @@ def pca_plane(
 def evaluate_surface(
     problem: Problem,
     spec: Surface,
-    alphas: np.ndarray | torch.Tensor,
-    betas: np.ndarray | torch.Tensor,
+    alphas: np.ndarray | torch.Tensor | None = None,
+    betas: np.ndarray | torch.Tensor | None = None,
     *,
     test_problem: Problem | None = None,
     trajectory: torch.Tensor | np.ndarray | None = None,
-    subset: int | None = None,
-    indices: torch.Tensor | np.ndarray | None = None,
-    seed: int = 0,
-    batch_points: int | Literal["auto"] = "auto",
-    memory_mb: float | None = None,
-    bn: BNMode = "freeze",
-    accuracy: bool = True,
+    evaluation: Evaluation | None = None,
     store: str | Path | None = None,
     overwrite: bool = False,
-    progress: bool = False,
-    flush_seconds: float = 10.0,
 ) -> SurfaceResult:
     """Loss (and accuracy) on the grid ``alphas x betas`` of a :class:`Plane` or
     :class:`AlphaBetaSurface` (Goodfellow et al. App. C, D).
@@ -472,35 +497,32 @@ def evaluate_surface(
         problem: the training loss; ``test_problem``: also evaluate this one.
         spec: the surface.
         alphas, betas: (A,), (B,) grid coordinates; ``values[m][i, j]`` is at
-            ``(alphas[i], betas[j])``.
+            ``(alphas[i], betas[j])``.  Either left out: that axis of ``spec.default_grid()``
+            (51 points over the surface's ``extent``).
         trajectory: (T, p) parameters to draw on the surface: their coordinates
             (orthogonal projection for a plane, (alpha, beta) for the ruled surface) and the
             metrics at those surface points are stored in the result.
-        subset, indices, seed: evaluate on a seeded subset of samples (see :func:`interpolate`).
-        batch_points, memory_mb, bn, accuracy: see :class:`PointEvaluator`.
+        evaluation: on which samples and how the points are evaluated (subset, BatchNorm,
+            batching, progress bar, flush interval): an :class:`Evaluation`, default
+            ``Evaluation()``.
         store: folder of a resumable grid (see :class:`GridStore`): finished cells are flushed
-            every ``flush_seconds`` and on interruption; calling again with the same inputs
-            continues; other inputs are refused unless ``overwrite``.
-        progress: show a progress bar with the remaining time.
+            every ``evaluation.flush_seconds`` and on interruption; calling again with the same
+            inputs continues; other inputs are refused unless ``overwrite``.
     """
+    evaluation = Evaluation() if evaluation is None else evaluation
     if not isinstance(spec, Plane | AlphaBetaSurface):
         raise TypeError(f"spec must be a Plane or an AlphaBetaSurface, got {type(spec).__name__}")
     if spec.num_params != problem.num_params:
         raise ValueError(
             f"the surface lives in R^{spec.num_params}, the problem has {problem.num_params} parameters"
         )
+    if alphas is None or betas is None:
+        default_alphas, default_betas = spec.default_grid()
+        alphas = default_alphas if alphas is None else alphas
+        betas = default_betas if betas is None else betas
     a_grid, b_grid = check_grid("alphas", alphas), check_grid("betas", betas)
-    evaluators = make_evaluators(
-        problem,
-        test_problem,
-        subset=subset,
-        indices=indices,
-        seed=seed,
-        batch_points=batch_points,
-        memory_mb=memory_mb,
-        bn=bn,
-        accuracy=accuracy,
-    )
+    evaluators = evaluation.evaluators(problem, test_problem)
+    bn, seed = evaluation.bn, evaluation.seed
     shape = (a_grid.size, b_grid.size)
     a_t = torch.as_tensor(a_grid, dtype=torch.float64)
     b_t = torch.as_tensor(b_grid, dtype=torch.float64)
@@ -548,8 +570,8 @@ def evaluate_surface(
         points,
         shape,
         store=grid_store,
-        progress=progress,
-        flush_seconds=flush_seconds,
+        progress=evaluation.progress,
+        flush_seconds=evaluation.flush_seconds,
         description=spec.name,
         exact_cells=_anchor_cells(spec, a_grid, b_grid),
     )
@@ -597,14 +619,15 @@ def surface(
     origin: torch.Tensor,
     dir1: torch.Tensor | None,
     dir2: torch.Tensor,
-    alphas: np.ndarray | torch.Tensor,
-    betas: np.ndarray | torch.Tensor,
+    alphas: np.ndarray | torch.Tensor | None = None,
+    betas: np.ndarray | torch.Tensor | None = None,
     *,
     end: torch.Tensor | None = None,
     **kwargs,
 ) -> SurfaceResult:
     """Loss on the plane ``origin + a dir1 + b dir2`` (or ``(1 - a) origin + a end + b dir2``
-    with ``end``) over the grid ``alphas x betas``; keyword arguments as in
+    with ``end``) over the grid ``alphas x betas``; the other keyword arguments
+    (``test_problem``, ``trajectory``, ``evaluation``, ``store``, ``overwrite``) as in
     :func:`evaluate_surface`.
 
     >>> import torch
