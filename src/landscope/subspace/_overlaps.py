@@ -33,7 +33,7 @@ def top_subspace_fraction(g: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
     in the span of the orthonormal columns of ``V`` (p, k).  Returns a 0-d tensor in [0, 1].
 
     >>> import torch
-    >>> float(top_subspace_fraction(torch.tensor([3.0, 4.0]), torch.eye(2)[:, :1]))
+    >>> round(float(top_subspace_fraction(torch.tensor([3.0, 4.0]), torch.eye(2)[:, :1])), 6)
     0.36
     """
     V = _check_basis(V, g.shape[0])
