@@ -1,16 +1,37 @@
-"""Root typer application.  Sub-command modules each define ``register(app)``."""
+"""Root typer application: the core commands at the top level, the analyses of a recorded run
+under ``landscope analyze``.  Command modules define module-level commands and ``register(app)``."""
 
 from __future__ import annotations
 
 import typer
 
+_HELP = (
+    "Where gradient descent goes: curvature, trajectories and loss landscapes of PyTorch models."
+)
+
+# rich_markup_mode=None: plain click help and one-line usage errors ("Error: Invalid value for
+# '--which': 'XX' is not one of 'LA', 'LM', 'SA'.") instead of rich panels that wrap them.
 app = typer.Typer(
     name="landscope",
-    help="Where gradient descent goes: curvature, trajectories and loss landscapes of PyTorch models.",
+    help=_HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
 )
+
+#: ``landscope analyze ...``: the one path of every analysis that reads a recorded run.
+analyze_app = typer.Typer(
+    help="Analyses of a recorded run (each writes .npz, .json and figures to --out).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+#: Earlier top-level spellings of the analyses (``landscope surface ...``), kept working as hidden
+#: aliases of ``landscope analyze ...``.
+ALIASES = ("interpolate", "project", "surface", "subspace")
+
+_registered = False
 
 
 @app.callback()
@@ -19,20 +40,23 @@ def _root() -> None:
 
 
 def _register_all() -> None:
-    from landscope.cli import _commands
+    """Add every command to :data:`app` (once; later calls do nothing)."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    from landscope.cli import _commands, _landscape, _subspace
 
     _commands.register(app)
-    _commands.register_hessian(app)
-    from landscope.cli import _landscape, _subspace
-
-    _landscape.register(app)
-    _subspace.register(app)
-    _subspace.register_reproduce(app)
-    # The same analyses grouped under `landscope analyze ...` (analyses that read a run).
-    analyze_app = typer.Typer(help="Analyses that read a recorded run.", no_args_is_help=True)
     _landscape.register(analyze_app)
     _subspace.register(analyze_app)
     app.add_typer(analyze_app, name="analyze")
+    for info in list(analyze_app.registered_commands):
+        name = info.name or typer.main.get_command_name(info.callback.__name__)
+        if name in ALIASES:
+            app.command(
+                name, hidden=True, help=f"Alias of: landscope analyze {name}. See its --help."
+            )(info.callback)
 
 
 def main() -> None:
