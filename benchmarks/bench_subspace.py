@@ -27,9 +27,10 @@ import torch
 
 import landscope
 from landscope.config import build_problems, load_config
+from landscope.reproduce import config_path
 from landscope.subspace import measure_gradient_overlap, measure_top_subspace, read_tracked
 
-CONFIG = Path(__file__).parent.parent / "experiments" / "gurari" / "fc_digits.yaml"
+CONFIG = config_path("gurari/fc_digits")  # shipped with landscope.reproduce
 
 
 def _sync(device: str) -> None:

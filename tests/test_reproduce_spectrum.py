@@ -1,10 +1,12 @@
 """``gurari-spectrum`` (Gur-Ari et al. App. B, Fig. 4-7, outliers vs classes) on a tiny plan:
 64-4-10 (p = 310), 30 steps, two seeds.  The reported spectra are checked against an independent
 dense Hessian (``torch.func.jacrev`` twice on the loss, not the HVP blocks the driver
-uses), the summaries against closed forms, and the runs for reproducibility."""
+uses), the summaries against closed forms, the runs for reproducibility, and every verdict for
+its ability to fail."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -13,6 +15,7 @@ import torch
 
 import landscope
 from landscope.config import build_dataset, build_problems
+from landscope.reproduce import Verdict, get_reproduction, load_reproduction_config
 from landscope.reproduce import _gurari_spectrum as gs
 from landscope.spectra import count_outliers, spectrum_summary
 
@@ -22,13 +25,13 @@ TINY_PLAN = {"steps": 30, "seeds": [0, 1], "widths": [4], "random_label_steps": 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     out = tmp_path_factory.mktemp("spectrum")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(gs.SPECTRUM_PLAN, "quick", TINY_PLAN)
-        mp.setattr(gs, "EIGENVECTOR_STEPS", (0,))
-        results = gs.spectrum(out, quick=True, progress=False)
-        configs = {
-            name: gs.spectrum_config(quick=True, labels=name) for name, _ in gs.LABEL_VARIANTS
-        }
+    results = get_reproduction("gurari-spectrum").run(
+        out, quick=True, progress=False, plan=TINY_PLAN, eigenvector_steps=[0]
+    )
+    configs = {
+        name: gs.spectrum_config(TINY_PLAN, labels=name, eigenvector_steps=[0])
+        for name, _ in gs.LABEL_VARIANTS
+    }
     return out, results, configs
 
 
@@ -41,8 +44,7 @@ def _reference_eigenvalues(problem, theta: torch.Tensor) -> np.ndarray:
 
 
 def _final_theta(run_dir, step: int) -> torch.Tensor:
-    row = np.asarray(landscope.open_run(run_dir).read("params", steps=[step]))[0]
-    return torch.as_tensor(row, dtype=torch.float64)
+    return landscope.open_run(run_dir).theta(step, dtype=torch.float64)
 
 
 def test_spectrum_matches_an_independent_dense_hessian(tiny):
@@ -158,5 +160,100 @@ def test_report_files(tiny):
     assert saved["seeds"]["0"]["top12"] == pytest.approx(results["seeds"][0]["top12"], rel=1e-15)
     assert saved["outlier_rule"]["method"] == "largest_gap"
     text = (out / "report.md").read_text()
-    assert "| quantity | paper | ours |" in text
-    assert "| outliers with even_odd labels (C = 2; 30 steps" in text
+    assert "| claim | where | paper | ours | verdict | criterion / reason |" in text
+    assert "| even_odd labels (2 classes) give 2 outliers | App. B | 2 |" in text
+    assert "| even_odd | 2 | 30 | 2 |" in text  # the label-settings table
+
+
+def test_plans_and_configs_come_from_the_shipped_yaml():
+    shipped = load_reproduction_config(gs.SPECTRUM_CONFIG)
+    full = gs.spectrum_plan()
+    assert full["steps"] == shipped["training"]["steps"] == 2000
+    assert full["widths"] == shipped["model"]["options"]["widths"] == [32, 32]
+    assert gs.spectrum_plan(quick=True) == gs.SPECTRUM_QUICK
+    cfg = gs.spectrum_config(quick=True, seed=2, labels="even_odd")
+    assert (cfg["seed"], cfg["data"]["labels"], cfg["training"]["steps"]) == (2, "even_odd", 300)
+    assert cfg["model"]["options"] == {"widths": [20], "activation": "relu"}
+    assert cfg["record"]["params"]["steps"] == [0, 100, 200]  # those before the last step
+    assert gs.spectrum_config(labels="random")["training"]["steps"] == 20000
+
+
+def test_checks_of_the_tiny_run(tiny):
+    _, results, _ = tiny
+    saved = results["checks"]
+    assert len(saved) == 8
+    main = results["seeds"][0]
+    assert saved[0]["ours"] == main["outliers"] and saved[0]["paper"] == 10
+    assert saved[0]["verdict"] == ("reproduced" if main["outliers"] == 10 else "differs")
+    assert saved[7]["ours"] == results["top_eigenvector"][0]["overlap_with_final"]
+
+
+def _summary(outliers: int, num_classes: int, accuracy: float, gaps=(1.2, 5.0)) -> dict:
+    return {
+        "outliers": outliers,
+        "num_classes": num_classes,
+        "final_train": {"accuracy": accuracy},
+        "ratio_Cm1_over_C": gaps[0],
+        "ratio_C_over_C_plus_1": gaps[1],
+    }
+
+
+def _good_spectrum() -> dict:
+    return {
+        "seeds": {0: _summary(10, 10, 0.95), 1: _summary(10, 10, 0.95)},
+        "outliers_over_seeds": {"mean": 10.0, "std": 0.0, "counts": [10, 10]},
+        "labels": {
+            "original": _summary(10, 10, 0.95),
+            "even_odd": _summary(2, 2, 0.95),
+            "random": _summary(10, 10, 0.95),
+        },
+        "eigenvector_steps": [0, 300],
+        "top_eigenvector": {
+            0: {"overlap_with_final": 0.1},
+            300: {
+                "rms_ratio_top_over_first_weight": 4.0,
+                "participation_ratio": 0.05,
+                "overlap_with_final": 1.0,
+            },
+        },
+    }
+
+
+def test_every_spectrum_check_can_fail():
+    mutations = {
+        0: lambda r: r["seeds"][0].update(outliers=9),
+        1: lambda r: r["outliers_over_seeds"].update(mean=9.0),
+        2: lambda r: r["labels"]["even_odd"].update(outliers=1),
+        3: lambda r: r["labels"]["random"].update(outliers=2),
+        4: lambda r: r["labels"]["original"].update(outliers=2),
+        5: lambda r: r["top_eigenvector"][300].update(rms_ratio_top_over_first_weight=12.0),
+        6: lambda r: r["top_eigenvector"][300].update(participation_ratio=1e-3),
+        7: lambda r: r["top_eigenvector"][0].update(overlap_with_final=0.99),
+    }
+    good = _good_spectrum()
+    assert all(c.passed for c in gs.spectrum_checks(good))
+    assert set(mutations) == set(range(len(gs.spectrum_checks(good))))
+    for i, mutate in mutations.items():
+        bad = copy.deepcopy(good)
+        mutate(bad)
+        got = gs.spectrum_checks(bad)
+        assert [j for j, c in enumerate(got) if not c.passed] == [i], i
+        assert got[i].verdict is Verdict.DIFFERS and got[i].reason
+
+
+def test_outlier_counts_of_our_quick_run_differ_with_the_reason():
+    # our quick numbers (64-20-10, 300 steps): 9 outliers with 10 classes (lambda_9/lambda_10 =
+    # 4.64, lambda_10/lambda_11 = 1.05), 1 with even/odd, 2 with random labels (train acc 0.145)
+    r = _good_spectrum()
+    r["seeds"][0] = _summary(9, 10, 0.934, gaps=(4.64, 1.05))
+    r["outliers_over_seeds"].update(mean=9.0, counts=[9, 9, 9])
+    r["labels"]["original"] = _summary(9, 10, 0.934, gaps=(4.64, 1.05))
+    r["labels"]["even_odd"] = _summary(1, 2, 0.917, gaps=(14.4, 1.53))
+    r["labels"]["random"] = _summary(2, 10, 0.145, gaps=(1.16, 1.07))
+    checks = gs.spectrum_checks(r)
+    for c in checks[:3]:
+        assert c.verdict is Verdict.DIFFERS
+        assert "C - 1 outliers" in c.reason and "footnote 9" in c.reason
+    assert "lambda_9/lambda_10 = 4.64" in checks[0].reason
+    assert checks[3].verdict is Verdict.DIFFERS and "has not fit" in checks[3].reason
+    assert checks[4].passed  # 9 -> 1: the top follows the task, not the images

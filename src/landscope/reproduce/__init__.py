@@ -1,13 +1,27 @@
 """Reproductions of the papers' experiments on offline data (``landscope reproduce NAME``).
 
-Each reproduction trains what it needs, runs the analyses, and writes ``report.md``,
-``report.html``, ``results.json`` and figures with our numbers beside the paper's.
+Every reproduction is an entry of one catalog (:func:`catalog`, :func:`get_reproduction`): the
+paper and the figures / tables it covers, its configs (YAML shipped in
+``landscope/reproduce/configs/<paper>/``, the single source), the code that runs it and the
+paper's statements checked against our numbers with computed verdicts (:class:`Check`).  Running
+an entry (``entry.run(out, quick=..., progress=...)``) trains what it needs, runs the analyses,
+and writes ``report.md``, ``report.html``, ``results.json`` (with ``"checks"``) and figures.
+
+The built-in entries register themselves when their modules are imported below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+# the built-in entries (each module calls ``register`` on import)
+from landscope.reproduce import (  # noqa: F401  (imported for their registration)
+    _gurari_fig2,
+    _gurari_optim,
+    _gurari_spectrum,
+    _gurari_table1,
+    _gurari_toy,
+)
 from landscope.reproduce._catalog import (
     Check,
     Reproduction,
@@ -19,11 +33,6 @@ from landscope.reproduce._catalog import (
     load_reproduction_config,
     register,
 )
-from landscope.reproduce._gurari import fig2 as gurari_fig2
-from landscope.reproduce._gurari import table1 as gurari_table1
-from landscope.reproduce._gurari_optim import optimizers as gurari_optimizers
-from landscope.reproduce._gurari_spectrum import spectrum as gurari_spectrum
-from landscope.reproduce._gurari_toy import toy as gurari_toy
 
 __all__ = [
     # the catalog
@@ -36,34 +45,12 @@ __all__ = [
     "get_reproduction",
     "load_reproduction_config",
     "register",
+    # compatibility (the old CLI)
     "REPRODUCTIONS",
-    "gurari_fig2",
-    "gurari_optimizers",
-    "gurari_spectrum",
-    "gurari_table1",
-    "gurari_toy",
 ]
 
-#: name -> (function(out, quick=..., progress=...) -> results dict, one-line description)
+#: name -> (run function, one-line description) of every entry: the old table, kept for the CLI
+#: until it reads :func:`catalog` (to be removed then).
 REPRODUCTIONS: dict[str, tuple[Callable[..., dict], str]] = {
-    "gurari-table1": (
-        gurari_table1,
-        "Gur-Ari et al. Table 1: mean overlap(g, Hg) over the last steps, 9 setups",
-    ),
-    "gurari-fig2": (
-        gurari_fig2,
-        "Gur-Ari et al. Fig. 1, 2, 3, 8, 11: top-subspace tracking of the FC net on digits",
-    ),
-    "gurari-toy": (
-        gurari_toy,
-        "Gur-Ari et al. sec. 3 / App. E: Gaussian-mixture toy model vs its exact solution",
-    ),
-    "gurari-spectrum": (
-        gurari_spectrum,
-        "Gur-Ari et al. Fig. 4-7: full spectrum, top eigenvector by layer, outliers vs classes",
-    ),
-    "gurari-optimizers": (
-        gurari_optimizers,
-        "Gur-Ari et al. sec. 4: projected SGD and low-rank Newton (eq. 11) vs SGD",
-    ),
+    entry.name: (entry.run, entry.description) for entry in catalog()
 }

@@ -185,10 +185,11 @@ def config_path(name: str) -> Path:
     return path
 
 
-def load_reproduction_config(name: str, **overrides: Any) -> dict:
+def load_reproduction_config(name: str, /, **overrides: Any) -> dict:
     """The shipped config ``name`` as a plain dict (validated by
     :func:`landscope.config.load_config`), with nested ``overrides`` merged in (dicts merge
-    key by key, anything else replaces)."""
+    key by key, anything else replaces; ``name`` is positional-only, so ``name=...`` overrides
+    the config's own name)."""
     import yaml
 
     from landscope.config import load_config
