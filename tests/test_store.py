@@ -446,7 +446,7 @@ class _TornFile:
 
 @pytest.mark.parametrize("failure", ["torn write", "no rename"])
 def test_a_failed_write_never_replaces_the_good_file(tmp_path, monkeypatch, failure):
-    from landscope.runs import _format
+    from landscope import _results_io  # the one atomic writer (run store, grids, results)
 
     w = TrajectoryWriter.create(tmp_path / "r", meta={}, background=False)
     w.write_json("summary.json", {"ok": 1})
@@ -454,13 +454,13 @@ def test_a_failed_write_never_replaces_the_good_file(tmp_path, monkeypatch, fail
     good_json = (tmp_path / "r" / "summary.json").read_bytes()
     good_ckpt = (tmp_path / "r" / "checkpoint.pt").read_bytes()
     if failure == "torn write":
-        monkeypatch.setattr(_format, "open", _TornFile, raising=False)
+        monkeypatch.setattr(_results_io, "open", _TornFile, raising=False)
     else:  # the process dies between writing the temporary file and renaming it
 
         def no_replace(src, dst):
             raise OSError("killed before the rename")
 
-        monkeypatch.setattr(_format.os, "replace", no_replace)
+        monkeypatch.setattr(_results_io.os, "replace", no_replace)
     with pytest.raises(OSError):
         w.write_json("summary.json", {"ok": 2, "pad": "x" * 1000})
     with pytest.raises(OSError):
@@ -475,13 +475,13 @@ def test_a_failed_write_never_replaces_the_good_file(tmp_path, monkeypatch, fail
 
 
 def test_background_write_error_is_raised_and_nothing_more_is_committed(tmp_path, monkeypatch):
-    from landscope.runs import _format
+    from landscope import _results_io  # the one atomic writer (run store, grids, results)
 
     w = TrajectoryWriter.create(tmp_path / "r", meta={})
     w.add_series("x", shape=(2,), dtype="float64", chunk_rows=4)
     w.append("x", 0, np.zeros(2))
     w.sync()
-    monkeypatch.setattr(_format, "open", _TornFile, raising=False)
+    monkeypatch.setattr(_results_io, "open", _TornFile, raising=False)
     w.append("x", 1, np.ones(2))
     w.flush()  # queued; the chunk write fails on the I/O thread
     with pytest.raises(RuntimeError, match=r"writing the trajectory to .* failed: .*No space left"):

@@ -1,15 +1,85 @@
-"""Result files shared by the analyses: arrays in ``NAME.npz`` and the same arrays as lists plus
-the metadata in ``NAME.json`` (data first; figures are drawn from these)."""
+"""Files every layer writes: atomic writes, JSON of numpy / torch values, and result files
+(arrays in ``NAME.npz`` and the same arrays as lists plus the metadata in ``NAME.json``; data
+first, figures are drawn from these).  The one implementation of each (run store, landscape
+grids, analyses and reports use it)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["jsonable", "load_arrays", "save_arrays"]
+__all__ = [
+    "TMP_SUFFIX",
+    "json_default",
+    "jsonable",
+    "load_arrays",
+    "save_arrays",
+    "write_atomic",
+    "write_json_atomic",
+]
+
+#: Suffix of the temporary files of :func:`write_atomic` (a crashed writer may leave them).
+TMP_SUFFIX = ".tmp"
+
+
+def json_default(obj: Any) -> Any:
+    """Make numpy / torch scalars and arrays, paths and sets JSON-serialisable."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (Path, os.PathLike)):
+        return os.fspath(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    if type(obj).__module__ == "torch" and hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
+
+
+def write_atomic(
+    path: Path, data: bytes | memoryview | np.ndarray, *, durable: bool = False
+) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is always either the old or the new file.
+
+    The bytes go to a temporary file in the same folder, which then replaces ``path`` with
+    ``os.replace`` (atomic on POSIX and Windows).  ``durable`` also fsyncs the file and the
+    folder (survives power loss, not only a killed process); it costs a disk flush per call.
+    """
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}{TMP_SUFFIX}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if durable and hasattr(os, "O_DIRECTORY"):
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int = 2) -> Path:
+    """``obj`` as JSON in ``path``, written atomically (numpy / torch values converted by
+    :func:`json_default`)."""
+    path = Path(path)
+    write_atomic(path, json.dumps(obj, indent=indent, default=json_default).encode())
+    return path
+
 
 
 def jsonable(value: object) -> object:
@@ -44,12 +114,14 @@ def save_arrays(
     for the large ones named in ``json_exclude``, which live in the .npz only)."""
     npz, js = _paths(path)
     npz.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(npz, **arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(npz, buffer.getbuffer())
     body = {
         "meta": jsonable(meta),
         "arrays": {k: jsonable(v) for k, v in arrays.items() if k not in json_exclude},
     }
-    js.write_text(json.dumps(body, indent=1))
+    write_atomic(js, json.dumps(body, indent=1).encode())
     return npz, js
 
 

@@ -25,12 +25,17 @@ import contextlib
 import json
 import math
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
+
+from landscope._results_io import (  # noqa: F401  (write_atomic: used by the store as fmt.*)
+    TMP_SUFFIX,
+    json_default,
+    write_atomic,
+)
 
 META = "meta.json"
 COMMITTED = "committed.json"
@@ -42,7 +47,6 @@ FORMAT_VERSION = 1
 ARRAY_META = ".zarray"  # zarr format-2 array metadata
 # Steps are 8 bytes a row; a larger chunk than the values' keeps the number of files small.
 MIN_STEPS_CHUNK = 1024
-TMP_SUFFIX = ".tmp"
 
 _ZARR_MAJOR = int(zarr.__version__.split(".")[0])
 # zarr 3 writes format 3 by default; format 2 keeps runs readable by zarr 2 as well.
@@ -119,52 +123,8 @@ def open_array_readonly(path: Path):
     return zarr.open_array(store=str(path), mode="r")
 
 
-def json_default(obj: Any) -> Any:
-    """Make numpy / torch scalars and arrays, paths and sets JSON-serialisable."""
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (Path, os.PathLike)):
-        return os.fspath(obj)
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    if type(obj).__module__ == "torch" and hasattr(obj, "tolist"):
-        return obj.tolist()
-    raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
-
-
 def dumps(obj: Any) -> bytes:
     return json.dumps(obj, indent=2, default=json_default).encode()
-
-
-def write_atomic(
-    path: Path, data: bytes | memoryview | np.ndarray, *, durable: bool = False
-) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is always either the old or the new file.
-
-    The bytes go to a temporary file in the same folder, which then replaces ``path`` with
-    ``os.replace`` (atomic on POSIX and Windows).  ``durable`` also fsyncs the file and the
-    folder (survives power loss, not only a killed process); it costs a disk flush per call.
-    """
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}{TMP_SUFFIX}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if durable and hasattr(os, "O_DIRECTORY"):
-        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def remove_temporaries(folder: Path) -> None:
