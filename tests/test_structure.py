@@ -13,7 +13,10 @@ import landscope
 
 ROOT = Path(landscope.__file__).parent
 
-#: problem -> training run -> analyses -> results / figures / CLI (STYLE.md, DEVELOPERS.md)
+#: problem -> training run -> analyses -> results / figures / CLI (STYLE.md, DEVELOPERS.md).
+#: A new analysis package gets its line here (planned homes are listed already: ``diffusion`` for
+#: Fjellstrom & Nystrom's diffusion maps, ``forgetting`` for Haink's curvature penalties, which
+#: register themselves as engine plugins, ``report`` for the HTML report).
 LAYERS = {
     "problem": 0,
     "data": 0,
@@ -27,7 +30,10 @@ LAYERS = {
     "trajectory": 3,
     "landscape": 4,
     "subspace": 4,
+    "diffusion": 4,
+    "forgetting": 4,
     "plotting": 5,
+    "report": 6,
     "reproduce": 6,
     "cli": 7,
 }
@@ -56,7 +62,7 @@ def _edges() -> dict[str, set[str]]:
 
 def test_every_subpackage_has_a_layer():
     packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
-    assert packages == set(LAYERS), "give new subpackages a place in the data flow (LAYERS)"
+    assert packages <= set(LAYERS), "give new subpackages a place in the data flow (LAYERS)"
 
 
 def test_imports_only_go_down_the_data_flow():
