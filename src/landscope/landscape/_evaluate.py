@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 import os
 import time
@@ -36,6 +37,7 @@ from torch.func import vmap
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
+from landscope._results_io import write_atomic, write_json_atomic
 from landscope.data import subset_indices
 from landscope.problem import Problem
 
@@ -523,7 +525,7 @@ class GridStore:
                 "metrics": self.metrics,
                 **(meta or {}),
             }
-            _atomic_write_text(meta_file, json.dumps(body, indent=2, default=_json_default))
+            write_json_atomic(meta_file, body, indent=2)
 
     @property
     def num_done(self) -> int:
@@ -531,24 +533,9 @@ class GridStore:
 
     def flush(self) -> None:
         """Write the current values and ``done`` mask (atomically)."""
-        tmp = self.path / "values.tmp.npz"
-        with open(tmp, "wb") as f:
-            np.savez(f, done=self.done, **self.values)
-        os.replace(tmp, self.path / "values.npz")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, np.ndarray | torch.Tensor):
-        return np.asarray(value.cpu() if isinstance(value, torch.Tensor) else value).tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
+        buffer = io.BytesIO()
+        np.savez(buffer, done=self.done, **self.values)
+        write_atomic(self.path / "values.npz", buffer.getbuffer())
 
 
 def evaluate_cells(
