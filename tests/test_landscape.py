@@ -21,7 +21,6 @@ from landscope.landscape import (
     alpha_beta_surface,
     alpha_random_plane,
     barrier_height,
-    deep_linear_network,
     evaluate_points,
     evaluate_surface,
     factored_gradient_descent,
@@ -247,11 +246,14 @@ def test_factored_gradient_descent_escapes_the_saddle_to_the_hyperbola():
 
 
 def test_deep_linear_network_is_a_product_of_matrices():
-    net = deep_linear_network([6, 6, 6, 3], seed=1, dtype=torch.float64)
+    from landscope.models import deep_linear, initialize
+
+    net = initialize(deep_linear((6,), 3, depth=3).double(), "orthogonal", seed=1)
     x = torch.randn(5, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    product = net[2].weight @ net[1].weight @ net[0].weight
+    w0, w1, w2 = (layer.weight for layer in net.layers)
+    product = w2 @ w1 @ w0
     torch.testing.assert_close(net(x), x @ product.T, rtol=1e-13, atol=1e-13)
-    w = net[0].weight
+    w = w0
     torch.testing.assert_close(w @ w.T, torch.eye(6, dtype=torch.float64), rtol=0, atol=1e-12)
     assert all(p.ndim == 2 for p in net.parameters())
 

@@ -45,8 +45,6 @@ from landscope.landscape._interpolation import (
     random_point,
 )
 from landscope.landscape._linear import (
-    FactoredLinear,
-    deep_linear_network,
     factored_gradient_descent,
     factored_hessian,
     factored_interpolation,
@@ -111,10 +109,8 @@ __all__ += [
     "has_batchnorm",
 ]
 
-# deep linear models (sec. 5, Fig. 9, 10, 14, 15)
+# the factored linear model in closed form (sec. 5, Fig. 9, 10, 14)
 __all__ += [
-    "FactoredLinear",
-    "deep_linear_network",
     "factored_gradient_descent",
     "factored_hessian",
     "factored_interpolation",

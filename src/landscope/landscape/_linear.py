@@ -1,28 +1,26 @@
-"""Deep linear models (Goodfellow, Vinyals & Saxe 2015, sec. 5, Fig. 9, 10, 14, 15).
+"""The factored linear model in closed form (Goodfellow, Vinyals & Saxe 2015, sec. 5, Fig. 9, 10,
+14): the independent references the generic analyses of the model are checked against.
 
-The factored linear model ``y = w1 w2 x`` trained to output 1 at ``x = 1`` with the squared
-error has the cost ``J(w1, w2) = (1 - w1 w2)^2``: a saddle at the origin (Hessian eigenvalues
-+-2), a hyperbola ``w2 = 1 / w1`` of global minima, and a barrier on the straight line between
-two of them -- every qualitative feature the paper's interpolation experiments show for deep
-non-linear networks.  Here in closed form, and as a :class:`Problem` so the generic analyses
-can be checked against the closed form.
+The factored linear model ``y = w1 w2 x`` (the model zoo's ``factored_scalar``,
+:func:`landscope.models.factored_scalar`) trained to output 1 at ``x = 1`` with the squared error
+has the cost ``J(w1, w2) = (1 - w1 w2)^2``: a saddle at the origin (Hessian eigenvalues +-2), the
+hyperbola ``w1 w2 = 1`` of global minima in two connected branches (``w1 > 0`` and ``w1 < 0``), and
+a barrier on the straight line between two of its points.  :func:`factored_problem` is that model
+as a :class:`Problem` (so the generic analyses run on it); the other functions are its loss,
+Hessian, interpolation curve and gradient descent in closed form.  The deep linear network of
+Fig. 15 is the zoo's ``deep_linear`` (:func:`landscope.models.deep_linear`).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 import torch
-from torch import nn
 
 from landscope.problem import Problem
 
 __all__ = [
-    "FactoredLinear",
-    "deep_linear_network",
     "factored_gradient_descent",
     "factored_hessian",
     "factored_interpolation",
@@ -31,26 +29,25 @@ __all__ = [
 ]
 
 
-class FactoredLinear(nn.Module):
-    """``y = w2 (w1 x)`` with scalar parameters ``w1``, ``w2`` (shape ()): a depth-2 linear
-    network with one unit per layer (Goodfellow et al. sec. 5, Fig. 9, 14)."""
-
-    def __init__(self, w1: float = 0.0, w2: float = 0.0, dtype: torch.dtype = torch.float64):
-        super().__init__()
-        self.w1 = nn.Parameter(torch.tensor(float(w1), dtype=dtype))
-        self.w2 = nn.Parameter(torch.tensor(float(w2), dtype=dtype))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2 * (self.w1 * x)
-
-
 def factored_problem(
     w1: float = 0.0, w2: float = 0.0, dtype: torch.dtype = torch.float64
 ) -> Problem:
-    """The factored model as a :class:`Problem` whose loss is exactly ``(1 - w1 w2)^2``:
-    one sample ``x = 1``, target 1, squared error.  theta = (w1, w2)."""
+    """The factored model (the zoo's ``factored_scalar``: ``layers.0.weight`` = w1,
+    ``layers.1.weight`` = w2) as a :class:`Problem` whose loss is exactly ``(1 - w1 w2)^2``:
+    one sample ``x = 1``, target 1, squared error.  theta = (w1, w2), shape (2,).
+
+    >>> problem = factored_problem()
+    >>> float(problem.loss(torch.tensor([2.0, 0.5], dtype=torch.float64)))
+    0.0
+    """
+    from landscope.models import factored_scalar
+
+    model = factored_scalar((1,), 1).to(dtype)
+    with torch.no_grad():
+        model.layers[0].weight.fill_(float(w1))
+        model.layers[1].weight.fill_(float(w2))
     x = torch.ones(1, 1, dtype=dtype)
-    return Problem(FactoredLinear(w1, w2, dtype), "mse", (x, x.clone()), task="regression")
+    return Problem(model, "mse", (x, x.clone()), task="regression")
 
 
 def factored_loss(w1: np.ndarray | float, w2: np.ndarray | float) -> np.ndarray:
@@ -80,8 +77,13 @@ def factored_interpolation(
     """The closed-form cost along ``(1 - alpha) theta_a + alpha theta_b`` for
     ``theta = (w1, w2)``: a quartic in alpha (Goodfellow et al. Fig. 9, 10).
 
-    Between two solutions on different branches of the hyperbola (e.g. (1, 1) and (-1, -1))
-    the line crosses the saddle region: the barrier of Fig. 10 left.
+    Between two solutions on the same branch of the hyperbola, e.g. (2, 0.5) and (0.5, 2), the
+    line leaves the connected manifold of solutions: a barrier ``J = (9/16)^2 = 0.316`` at
+    ``alpha = 1/2`` (Fig. 10 left).  Between the two branches, e.g. (1, 1) and (-1, -1), it
+    crosses the saddle region instead (``J = 1`` at ``alpha = 1/2``).
+
+    >>> factored_interpolation([2.0, 0.5], [0.5, 2.0], [0.0, 0.5, 1.0]).tolist()
+    [0.0, 0.31640625, 0.0]
     """
     a, b = np.asarray(theta_a, dtype=np.float64), np.asarray(theta_b, dtype=np.float64)
     if a.shape != (2,) or b.shape != (2,):
@@ -97,8 +99,10 @@ def factored_interpolation(
 def factored_gradient_descent(
     w0: Sequence[float], *, lr: float = 0.05, steps: int = 200
 ) -> np.ndarray:
-    """Gradient descent on ``(1 - w1 w2)^2`` from ``w0``: the (steps + 1, 2) trajectory drawn on
-    Fig. 14 (negative curvature near a small initialization, positive near the solution)."""
+    """Gradient descent on ``(1 - w1 w2)^2`` from ``w0`` with the gradient in closed form,
+    ``-2 (1 - w1 w2) (w2, w1)``: the (steps + 1, 2) trajectory of Fig. 14 (negative curvature
+    near a small initialization, positive near the solution); the reference for gradient
+    descent on :func:`factored_problem`."""
     if steps < 1 or lr <= 0:
         raise ValueError(f"steps and lr must be positive, got {steps} and {lr}")
     w = np.asarray(w0, dtype=np.float64).copy()
@@ -110,42 +114,3 @@ def factored_gradient_descent(
         w = w - lr * np.array([-2.0 * r * w[1], -2.0 * r * w[0]])
         out.append(w.copy())
     return np.stack(out)
-
-
-def deep_linear_network(
-    dims: Sequence[int],
-    *,
-    seed: int = 0,
-    init: Literal["orthogonal", "normal"] = "orthogonal",
-    gain: float = 1.0,
-    dtype: torch.dtype = torch.float32,
-) -> nn.Sequential:
-    """A deep linear network: ``len(dims) - 1`` bias-free ``nn.Linear`` layers
-    ``dims[0] -> dims[1] -> ... -> dims[-1]`` with nothing in between (Goodfellow et al.
-    sec. 5, Fig. 15: ten matrices, nine square of the input size, the last to 10 outputs).
-
-    Args:
-        dims: layer widths, at least two.
-        seed: seed of the initialization (its own ``torch.Generator``).
-        init: ``"orthogonal"`` (Saxe et al. 2013: the product stays well conditioned at any
-            depth) or ``"normal"`` (i.i.d. N(0, gain^2 / fan_in)).
-        gain: scale of the initial matrices (small gains start near the saddle at 0).
-    """
-    dims = [int(d) for d in dims]
-    if len(dims) < 2 or min(dims) < 1:
-        raise ValueError(f"dims must list at least two positive widths, got {dims}")
-    if init not in ("orthogonal", "normal"):
-        raise ValueError(f"init must be 'orthogonal' or 'normal', got {init!r}")
-    g = torch.Generator().manual_seed(int(seed))
-    layers = []
-    for fan_in, fan_out in itertools.pairwise(dims):
-        layer = nn.Linear(fan_in, fan_out, bias=False, dtype=dtype)
-        with torch.no_grad():
-            if init == "orthogonal":
-                nn.init.orthogonal_(layer.weight, gain=gain, generator=g)
-            else:
-                layer.weight.copy_(
-                    torch.randn(fan_out, fan_in, generator=g, dtype=dtype) * (gain / fan_in**0.5)
-                )
-        layers.append(layer)
-    return nn.Sequential(*layers)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 # the built-in entries (each module calls ``register`` on import)
 from landscope.reproduce import (  # noqa: F401  (imported for their registration)
+    _goodfellow,
     _gurari_fig2,
     _gurari_optim,
     _gurari_spectrum,
