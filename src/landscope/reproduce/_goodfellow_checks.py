@@ -127,20 +127,26 @@ def monotone_decrease_check(
         claim,
         where,
         paper=paper,
-        ours=f"largest rise {rise:.2g}, total fall {drop:.3g} ({len(a)} points)",
+        ours=f"largest step {rise:+.2g}, total fall {drop:.3g} ({len(a)} points)",
         holds=holds,
-        criterion=f"on [{lo:g}, {hi:g}] no rise > {rtol:g} |J({lo:g})| between neighbours and a "
+        criterion=f"on [{lo:g}, {hi:g}] no rise > {rtol:g} abs(J({lo:g})) between neighbours and a "
         "total fall above that",
         differs_because=reason,
     )
 
 
 def solutions_are_minima_check(
-    alphas: np.ndarray, values: np.ndarray, *, claim: str, where: str, rtol: float = 1e-4
+    alphas: np.ndarray,
+    values: np.ndarray,
+    *,
+    claim: str,
+    where: str,
+    rtol: float = 1e-4,
+    context: str = "",
 ) -> Check:
     """Fig. 5 left: "each solution is a different local minimum within this 1-D subspace": on the
     line through two solutions (alpha = 0 and 1, the grid extending past both) both are strict
-    local minima."""
+    local minima.  ``context`` is appended to the reason when they are not."""
     alphas, values = np.asarray(alphas, dtype=np.float64), np.asarray(values, dtype=np.float64)
     minima = line_minima(alphas, values, float(alphas[0]), float(alphas[-1]), rtol=rtol)
     ends = [float(values[np.argmin(np.abs(alphas - a))]) for a in (0.0, 1.0)]
@@ -155,7 +161,7 @@ def solutions_are_minima_check(
         f"[{alphas[0]:g}, {alphas[-1]:g}]",
         differs_because="the loss keeps falling past the solutions, away from each other "
         f"(lowest {values[k]:.3g} at alpha = {alphas[k]:g} vs {ends[0]:.3g} and {ends[1]:.3g} at "
-        "the solutions)",
+        "the solutions)" + (f": {context}" if context else ""),
     )
 
 
@@ -321,9 +327,9 @@ def flat_start_check(
         claim,
         where,
         paper="flat near the saddle at the origin",
-        ours=f"|dJ/da(0)| = {start:.3g} vs steepest {steepest:.3g}; d2J/da2(0) = {bend:.3g}",
+        ours=f"abs(dJ/da) = {start:.3g} at 0, steepest {steepest:.3g}; d2J/da2(0) = {bend:.3g}",
         holds=holds,
-        criterion=f"|dJ/da| at alpha = 0 < {ratio:g} x the steepest on [0, 1], and d2J/da2 < 0",
+        criterion=f"abs(dJ/da) at alpha = 0 < {ratio:g} x the steepest on [0, 1], and d2J/da2 < 0",
         differs_because="the curve is not flat at the initialization"
         if start >= ratio * steepest
         else "the curve does not bend down at the initialization (no saddle)",

@@ -259,13 +259,22 @@ def factored(out: str | Path, *, quick: bool = False, progress: bool = True) -> 
     }
     add_figure(
         report,
-        "fig10_factored.png",
-        f"Fig. 10: left, between the solutions {cfg['pair'][0]} and {cfg['pair'][1]} on one "
-        "branch of w1 w2 = 1; right, from random points of norm 4 to the solution",
+        "fig10_left_factored.png",
+        f"Fig. 10 left: between the solutions {cfg['pair'][0]} and {cfg['pair'][1]} on one "
+        "branch of w1 w2 = 1",
         plot_interpolation,
-        {"two solutions": two, **rand_lines},
-        logy=False,
-        title="Fig. 10: factored model",
+        two,
+        title="Fig. 10 left: two solutions, one branch of w1 w2 = 1",
+    )
+    add_figure(
+        report,
+        "fig10_right_factored.png",
+        f"Fig. 10 right: from seeded random points of norm {cfg['random_norm']:g} to the "
+        "solution (the first four starts)",
+        plot_interpolation,
+        rand_lines,
+        logy=True,
+        title="Fig. 10 right: random point -> solution",
     )
 
     # Fig. 14: the surface (1 - w1 w2)^2 with the gradient-descent path; curvature from the

@@ -208,6 +208,8 @@ def interpolation(out: str | Path, *, quick: bool = False, progress: bool = True
             j,
             claim="each of two solutions (seeds 0, 1) is a local minimum of the line through them",
             where="Fig. 5 left",
+            context="the last SGD iterates of cross-entropy on the separable digits are not "
+            "minima of this line (the paper's nets used dropout and early stopping)",
         ),
         barrier_check(
             barrier_height(between),
