@@ -204,6 +204,80 @@ def test_bad_arguments_raise_clear_errors():
         top_eigenpairs(op, 2, tol=0.0)
 
 
+# --- the Lanczos steps that top_eigenpairs and SLQ share ----------------------------------------
+def test_lanczos_state_projection_residuals_and_restart_match_dense():
+    from landscope.curvature._lanczos import LanczosState, orthonormalize
+
+    A = matrix_with_spectrum(hessian_like_spectrum(60), seed=17)
+    g = torch.Generator().manual_seed(0)
+    state = LanczosState(60, 20, F64, torch.device("cpu"))
+    W = orthonormalize(torch.randn(60, 3, generator=g, dtype=F64), None, 1e-13)
+    for _ in range(4):  # blocks of 3: block Krylov space of dimension 12
+        state.extend(W, A @ W)
+        W = orthonormalize(A @ W, state.Q, 1e-13)
+    Q = state.Q
+    assert state.m == 12
+    assert_close_report(Q.T @ Q, torch.eye(12, dtype=F64), rtol=0, atol=1e-13, label="Q^T Q")
+    assert_close_report(state.M, Q.T @ A @ Q, rtol=0, atol=1e-12, label="M = Q^T A Q")
+    assert_close_report(state.G, Q.T @ A @ A @ Q, rtol=0, atol=1e-10, label="G = (AQ)^T AQ")
+    theta, Y = state.ritz("LA")
+    assert_close_report(theta, torch.linalg.eigvalsh(Q.T @ A @ Q).flip(0), rtol=1e-12, label="ritz")
+    X = state.vectors(Y[:, :4])
+    exact = A @ X - X * theta[:4]
+    assert_close_report(state.residuals(Y[:, :4], theta[:4]), exact, rtol=0, atol=1e-12)
+    # The Gram-matrix screen agrees with the explicit residual norms where they are large.
+    assert_close_report(
+        state.screen(Y[:, :4], theta[:4]), torch.linalg.vector_norm(exact, dim=0), rtol=1e-6
+    )
+    # A thick restart to the leading 5 Ritz vectors keeps them (and their values) exactly.
+    X5 = state.vectors(Y[:, :5])
+    state.restart(Y[:, :5])
+    assert state.m == 5
+    assert_close_report(state.Q, X5, rtol=0, atol=1e-12, label="restart basis")
+    assert_close_report(state.ritz("LA")[0], theta[:5], rtol=1e-12, label="restart Ritz values")
+
+
+def test_slq_and_top_eigenpairs_run_the_same_lanczos_process():
+    # From one start vector, single-vector top_eigenpairs (Ritz-residual expansion) and SLQ's
+    # three-term recurrence build the same Krylov spaces: after j products the top Ritz values
+    # agree.  Two drivers of one process, compared step by step.
+    from landscope.curvature._slq import _block_of_lanczos
+
+    A = matrix_with_spectrum(hessian_like_spectrum(200), seed=18)
+    v = torch.randn(200, 1, generator=torch.Generator().manual_seed(1), dtype=F64)
+    v = v / v.norm()
+    res = top_eigenpairs(
+        DenseOperator(A),
+        3,
+        tol=1e-15,
+        block_size=1,
+        v0=v,
+        max_basis=40,
+        max_matvecs=14,
+        record_history=True,
+    )
+    assert res.num_restarts == 0 and len(res.history) == 14
+    for j in (4, 9, 14):
+        nodes, weights = _block_of_lanczos(DenseOperator(A), v, j)
+        top3 = nodes[0].sort(descending=True).values[:3]
+        hist = torch.tensor(res.history[j - 1]["theta"], dtype=F64)
+        assert_close_report(top3, hist, rtol=1e-10, label=f"Ritz values after {j} steps")
+        assert abs(float(weights.sum()) - 1.0) < 1e-12
+
+
+def test_lanczos_step_stops_when_the_krylov_space_closes():
+    # Three distinct eigenvalues (with multiplicities): every probe's Krylov space closes after
+    # three steps; the quadrature is then exact with three nodes, and no product is wasted.
+    lam = torch.tensor([4.0] * 10 + [1.0] * 20 + [-2.0] * 10, dtype=F64)
+    A = matrix_with_spectrum(lam, seed=19)
+    sd = spectral_density(DenseOperator(A), num_probes=5, lanczos_steps=20, seed=0)
+    assert sd.num_matvecs == 5 * 3
+    assert bool((sd.weights[:, 3:] == 0).all())
+    assert_close_report(
+        sd.nodes[:, :3], torch.tensor([[-2.0, 1.0, 4.0]] * 5, dtype=F64), rtol=0, atol=1e-12
+    )
+
+
 # --- on the Hessians of the shared registry ------------------------------------------------------
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_top10_hessian_matches_dense_float64(name):

@@ -39,6 +39,16 @@ products costs 0.13 ms per vector against 1.05 ms for one: a block of 5 takes 44
 0.046 s, 10 takes 64 / 0.053 s, 1 takes 28 / 0.066 s and ARPACK 34 / 0.068 s, so the default
 off the CPU is a block of about k/2.  Against ARPACK the torch solver needs fewer products,
 keeps the basis on the device, and accepts warm starts and blocks.
+
+Structure: the process is a :class:`LanczosState` (basis Q, products AQ, projection
+``M = Q^T A Q``, Gram matrix) changed by steps -- :meth:`LanczosState.extend` (append a block
+and its products), :meth:`LanczosState.ritz` (Rayleigh-Ritz), :meth:`LanczosState.restart`
+(thick restart), :func:`orthonormalize` and :func:`lanczos_step` (full reorthogonalization of
+the next block / the next Lanczos vector) -- and decisions -- :func:`check_convergence`
+(screened, then explicit residuals), :func:`needs_probe`, :func:`expansion_block`,
+:func:`thick_restart`.  :func:`top_eigenpairs` drives them with Ritz-residual blocks;
+:func:`~landscope.curvature.spectral_density` (SLQ) drives the same state with
+:func:`lanczos_step`, one state per probe.
 """
 
 from __future__ import annotations
@@ -147,11 +157,26 @@ def _order(theta: torch.Tensor, which: str) -> torch.Tensor:
     return torch.argsort(theta.abs(), descending=True)
 
 
-def _orthonormalize(W: torch.Tensor, Q: torch.Tensor | None, drop_tol: float) -> torch.Tensor:
-    """Orthonormal basis of the part of ``W`` orthogonal to ``Q`` (classical Gram-Schmidt and a
-    QR of the block, repeated once if the first pass removed much); columns that are
-    (numerically) already in ``span(Q)`` or in the span of earlier columns are dropped.  ``drop_tol`` is relative to each column's
-    norm before projection."""
+# Residuals below 32 eps ||A|| (eps of the operator's dtype) are rounding noise of the products.
+_FLOOR_FACTOR = 32.0
+
+
+# --- the Lanczos process, step by step ----------------------------------------------------------
+# top_eigenpairs and spectral_density (SLQ, _slq.py) drive the same state: a LanczosState holds
+# the orthonormal basis Q, optionally the products AQ, and the projection M = Q^T A Q; `extend`
+# adds a block and its products, `ritz` solves the projected problem, `restart` compresses the
+# basis.  The next basis vectors come from `orthonormalize` (top_eigenpairs: the residuals of
+# Ritz pairs, a block) or `lanczos_step` (SLQ: the three-term Lanczos vector); both keep Q
+# orthonormal to working precision (full reorthogonalization).  `check_convergence`,
+# `expansion_block`, `needs_probe` and `thick_restart` are top_eigenpairs' decisions.
+
+
+def orthonormalize(W: torch.Tensor, Q: torch.Tensor | None, drop_tol: float) -> torch.Tensor:
+    """Orthonormal basis of the part of ``W`` (p, s) orthogonal to ``Q`` (p, m): classical
+    Gram-Schmidt against Q and a QR of the block, repeated once if the first pass removed much
+    (the DGKS criterion, "twice is enough"); columns that are (numerically) already in
+    ``span(Q)`` or in the span of earlier columns are dropped.  ``drop_tol`` is relative to
+    each column's norm before projection.  Returns (p, s') with s' <= s."""
     norms0 = torch.linalg.vector_norm(W, dim=0)
     keep = norms0 > 0
     if not bool(keep.all()):
@@ -176,10 +201,351 @@ def _orthonormalize(W: torch.Tensor, Q: torch.Tensor | None, drop_tol: float) ->
     return W
 
 
-def _is_invariant(Q: torch.Tensor, AQ: torch.Tensor, T: torch.Tensor, atol: float) -> bool:
-    """Whether ``span(Q)`` is invariant under A up to ``atol`` per column: ``A Q = Q T``."""
-    R = AQ - Q @ T.to(device=Q.device, dtype=Q.dtype)
-    return bool(torch.linalg.vector_norm(R, dim=0).max() <= atol)
+class LanczosState:
+    """The state of a (block) Lanczos process on a symmetric p x p operator A.
+
+    Holds the orthonormal basis ``Q`` (p, m) of the Krylov space built so far and, with
+    ``keep_products``, its operator products ``AQ`` (p, m), both stored transposed in buffers
+    preallocated for ``capacity`` vectors (appending a vector and reading ``span(Q)`` are then
+    contiguous); the projection ``M = Q^T (AQ)`` (m, m) as computed (not exactly symmetric when
+    the products round; Rayleigh-Ritz uses its symmetric part :attr:`T`) and, with
+    ``keep_products``, the Gram matrix ``G = (AQ)^T (AQ)``, both float64 on the CPU.  Without
+    ``keep_products`` (SLQ) only Q and M are kept: half the memory, no residuals, no restart.
+
+    Attributes:
+        Qt, AQt: (capacity, p) buffers; rows ``:m`` are ``Q^T`` and ``(AQ)^T`` (``AQt`` is
+            None without ``keep_products``).
+        m: current basis size.
+        M, G: (m, m) float64 CPU projections (``G`` empty without ``keep_products``).
+        norm_est: the largest |Ritz value| seen by :meth:`ritz`, an estimate of ``||A||_2``
+            from below.
+    """
+
+    def __init__(
+        self,
+        p: int,
+        capacity: int,
+        dtype: torch.dtype,
+        device: torch.device,
+        *,
+        keep_products: bool = True,
+    ):
+        self.Qt = torch.empty(capacity, p, dtype=dtype, device=device)
+        self.AQt = torch.empty(capacity, p, dtype=dtype, device=device) if keep_products else None
+        self.m = 0
+        self.M = torch.empty(0, 0, dtype=torch.float64)
+        self.G = torch.empty(0, 0, dtype=torch.float64)
+        self.norm_est = 0.0
+
+    @property
+    def Q(self) -> torch.Tensor:
+        """(p, m) view of the orthonormal basis."""
+        return self.Qt[: self.m].T
+
+    @property
+    def T(self) -> torch.Tensor:
+        """(m, m) symmetric part of ``M``: the Rayleigh-Ritz (for one start vector and no
+        restart: the Lanczos tridiagonal) matrix."""
+        return 0.5 * (self.M + self.M.T)
+
+    def extend(
+        self, W: torch.Tensor, Z: torch.Tensor | None, *, column: torch.Tensor | None = None
+    ) -> None:
+        """Append the block ``W`` (p, s), orthonormal and orthogonal to Q, with its products
+        ``Z = A W`` (p, s), and border M (and G) by the new rows and columns.
+
+        One pass over Q and one over AQ: ``C = Q^T Z``, ``[Cr, Gc] = (AQ)^T [W, Z]`` and
+        ``[D; Gd] = [W, Z]^T Z``, moved to the CPU in one transfer.  Without stored products
+        the caller may pass ``column``, the new columns ``[Q, W]^T A W`` (m + s, s) it already
+        knows (:func:`lanczos_step` does), and ``Z`` is not needed: no pass over Q."""
+        m, s_new = self.m, W.shape[1]
+        if self.AQt is not None:
+            WZ = torch.cat([W, Z], dim=1)
+            parts = (self.Qt[:m] @ Z, self.AQt[:m] @ WZ, WZ.T @ Z)
+            flat = torch.cat([t.reshape(-1) for t in parts]).double().cpu()  # one transfer
+            C, CG, DG = (
+                t.reshape(shape)
+                for t, shape in zip(
+                    flat.split([m * s_new, 2 * m * s_new, 2 * s_new * s_new]),
+                    ((m, s_new), (m, 2 * s_new), (2 * s_new, s_new)),
+                    strict=True,
+                )
+            )
+            Cr, Gc = CG[:, :s_new], CG[:, s_new:]
+            D, Gd = DG[:s_new], DG[s_new:]
+            G = self.G
+            self.G = torch.cat([torch.cat([G, Gc], 1), torch.cat([Gc.T, 0.5 * (Gd + Gd.T)], 1)], 0)
+            self.AQt[m : m + s_new] = Z.T
+        else:
+            if column is None:
+                column = torch.cat([self.Qt[:m] @ Z, W.T @ Z]).double().cpu()
+            C, D = column[:m], column[m:]
+            Cr = C
+        M = self.M
+        self.M = torch.cat([torch.cat([M, C], 1), torch.cat([Cr.T, D], 1)], 0)
+        self.Qt[m : m + s_new] = W.T
+        self.m = m + s_new
+
+    def ritz(self, which: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """All Ritz pairs of ``span(Q)``: values (m,) and coordinates ``Y`` (m, m) in the basis
+        (the Ritz vectors are ``Q Y``), float64 on the CPU, ordered by ``which`` (``None``:
+        ascending, as ``eigh`` returns them).  Updates :attr:`norm_est`."""
+        theta, Y = torch.linalg.eigh(self.T)
+        self.norm_est = max(self.norm_est, float(theta.abs().max()))
+        if which is None:
+            return theta, Y
+        order = _order(theta, which)
+        return theta[order], Y[:, order]
+
+    def vectors(self, Y: torch.Tensor) -> torch.Tensor:
+        """``Q Y`` (p, j) for coordinates ``Y`` (m, j)."""
+        return self.Qt[: self.m].T @ Y.to(device=self.Qt.device, dtype=self.Qt.dtype)
+
+    def residuals(self, Y: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """Explicit residuals ``A x - theta x`` (p, j) of the Ritz pairs ``x = Q Y``, from the
+        stored products (``A x = (AQ) Y`` by linearity: no operator call)."""
+        Yd = Y.to(device=self.Qt.device, dtype=self.Qt.dtype)
+        theta_d = theta.to(device=self.Qt.device, dtype=self.Qt.dtype)
+        return self.AQt[: self.m].T @ Yd - (self.Qt[: self.m].T @ Yd) * theta_d
+
+    def screen(self, Y: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """Residual norms (j,) of the Ritz pairs without p-sized work, from
+        ``||A x - theta x||^2 = y^T G y - 2 theta y^T M y + theta^2``.  Cancellation leaves them
+        unreliable below about ``100 sqrt(eps) ||A||``: a screen, never a verdict."""
+        est = (Y * (self.G @ Y)).sum(dim=0) - 2 * theta * (Y * (self.M @ Y)).sum(dim=0) + theta**2
+        return est.clamp_min(0).sqrt()
+
+    def is_invariant(self, atol: float) -> bool:
+        """Whether ``span(Q)`` is invariant under A up to ``atol`` per column: ``AQ = Q T``."""
+        Q, AQ = self.Qt[: self.m].T, self.AQt[: self.m].T
+        R = AQ - Q @ self.T.to(device=Q.device, dtype=Q.dtype)
+        return bool(torch.linalg.vector_norm(R, dim=0).max() <= atol)
+
+    def restart(self, Y: torch.Tensor) -> None:
+        """Thick restart: replace the basis by the Ritz vectors ``Q Y`` (Y: (m, keep), from
+        :meth:`ritz`), their products by ``AQ Y`` and the projections by ``Y^T M Y`` (then
+        ``diag(theta)`` to rounding) and ``Y^T G Y``.  Costs no operator products."""
+        keep = Y.shape[1]
+        Yd = Y.to(device=self.Qt.device, dtype=self.Qt.dtype)
+        self.Qt[:keep] = Yd.T @ self.Qt[: self.m]
+        self.AQt[:keep] = Yd.T @ self.AQt[: self.m]
+        self.M = Y.T @ self.M @ Y
+        self.G = Y.T @ self.G @ Y
+        self.m = keep
+
+
+def lanczos_step(
+    state: LanczosState, q: torch.Tensor, z: torch.Tensor, beta: float
+) -> tuple[torch.Tensor | None, float]:
+    """One step of the Lanczos recurrence with full reorthogonalization (Golub & Van Loan,
+    Alg. 10.1.1 with reorthogonalization; Paige 1976): append ``q = q_j`` (p, 1) to the basis
+    and return the next Lanczos vector.
+
+    ``w = z - alpha_j q_j - beta q_{j-1}`` with ``z = A q_j``, ``alpha_j = q_j^T z`` and
+    ``beta = beta_{j-1}`` (the previous step's); then ``r = w - Q h``, ``h = Q^T w`` over the
+    whole basis (q_j included), so no ghost Ritz values appear; a second pass where the first
+    removed more than a third of ``w`` (the DGKS criterion, rare while Q stays orthonormal).
+    M is bordered by ``Q^T A q_j = h + alpha_j e_j + beta e_{j-1}``: the tridiagonal plus the
+    rounding that reorthogonalization removed.  Two passes over the basis per step, none for
+    the projection.
+
+    Returns:
+        ``(r / beta_j, beta_j)`` with ``beta_j = ||r||``, or ``(None, beta_j)`` when the Krylov
+        space closed (an invariant subspace: ``beta_j <= 100 eps max|M|``, eps of the basis'
+        dtype), where Gauss quadrature is exact.
+    """
+    m = state.m
+    alpha = (q * z).sum()
+    w = z - alpha * q
+    if m > 0:
+        w = w - beta * state.Qt[m - 1, :, None]
+    state.Qt[m] = q[:, 0]
+    Q = state.Qt[: m + 1]
+    h = Q @ w
+    r = w - Q.T @ h
+    before = torch.linalg.vector_norm(w)
+    after = torch.linalg.vector_norm(r)
+    if float(after) <= 0.7071 * float(before):
+        h2 = Q @ r
+        r = r - Q.T @ h2
+        h = h + h2
+        after = torch.linalg.vector_norm(r)
+    column = h.double().cpu()
+    column[m] += float(alpha)
+    if m > 0:
+        column[m - 1] += beta
+    state.extend(q, None, column=column)
+    beta_j = float(after)
+    eps = torch.finfo(state.Qt.dtype).eps
+    if beta_j <= 100 * eps * max(float(state.M.abs().max()), eps):
+        return None, beta_j
+    return r / after, beta_j
+
+
+@dataclass
+class ConvergenceCheck:
+    """Residuals of the leading Ritz pairs after one expansion (:func:`check_convergence`).
+
+    Attributes:
+        theta, Y: the leading ``n = min(m, max(k, b))`` Ritz values (n,) and coordinates (m, n).
+        estimates: (n,) screened residual norms (:meth:`LanczosState.screen`).
+        maybe: (n,) bool, the screen cannot rule out convergence.
+        scale: (n,) ``max(|theta|, eps^(2/3) ||A||)``, what ``tol`` is relative to.
+        floor: the rounding floor ``32 eps ||A||`` of the products.
+        norms: (n,) the best residual norms known: explicit for the k wanted pairs when
+            ``explicit`` is set, screened otherwise.
+        explicit: (p, k) explicit residual vectors of the wanted pairs, computed only when the
+            screen passed all of them (else None).
+        converged: (k,) bool from the explicit residuals (None without them).
+    """
+
+    theta: torch.Tensor
+    Y: torch.Tensor
+    estimates: torch.Tensor
+    maybe: torch.Tensor
+    scale: torch.Tensor
+    floor: float
+    norms: torch.Tensor
+    explicit: torch.Tensor | None = None
+    converged: torch.Tensor | None = None
+
+    @property
+    def all_converged(self) -> bool:
+        return self.converged is not None and bool(self.converged.all())
+
+
+def check_convergence(
+    state: LanczosState,
+    theta_all: torch.Tensor,
+    Y_all: torch.Tensor,
+    *,
+    k: int,
+    block_size: int,
+    tol: float,
+    dtype: torch.dtype,
+) -> ConvergenceCheck:
+    """Screen the leading Ritz pairs, and when all k wanted ones may have converged, confirm with
+    explicit residuals (2 p m flops per pair): convergence is only ever declared from explicit
+    residuals, ``||r_i|| <= tol * scale_i`` or at the rounding floor.  ``dtype`` is the
+    operator's (its eps sets the floor)."""
+    eps = torch.finfo(dtype).eps
+    # The screen's cancellation leaves it unreliable below about 100 sqrt(eps) ||A|| (eps of
+    # the basis' dtype): anything under that may have converged.
+    screen_floor_factor = 100.0 * math.sqrt(torch.finfo(state.Qt.dtype).eps)
+    norm_est = state.norm_est
+    n_res = min(state.m, max(k, block_size))
+    theta, Y = theta_all[:n_res], Y_all[:, :n_res]
+    est = state.screen(Y, theta)
+    scale = _scale(theta, norm_est, dtype)
+    floor = _FLOOR_FACTOR * eps * norm_est
+    maybe = (est <= tol * scale) | (est <= max(floor, screen_floor_factor * norm_est))
+    check = ConvergenceCheck(theta, Y, est, maybe, scale, floor, norms=est)
+    if n_res >= k and bool(maybe[:k].all()):
+        # The screen says all wanted pairs may have converged: check explicitly.
+        R = state.residuals(Y[:, :k], theta[:k])
+        norms = est.clone()
+        norms[:k] = torch.linalg.vector_norm(R, dim=0).double().cpu()
+        check.norms, check.explicit = norms, R
+        check.converged = (norms[:k] <= tol * scale[:k]) | (norms[:k] <= floor)
+    return check
+
+
+def needs_probe(
+    state: LanczosState,
+    theta_all: torch.Tensor,
+    probed: torch.Tensor | None,
+    *,
+    k: int,
+    tol: float,
+    dtype: torch.dtype,
+    floor: float,
+) -> bool:
+    """After convergence: whether to probe the complement of ``span(Q)`` with a random vector.
+
+    Yes when span(Q) is an invariant subspace (the Krylov space closed, as happens for exactly
+    repeated eigenvalues: a Krylov space of one vector holds one vector per eigenvalue, so
+    further copies of a wanted eigenvalue can only be found outside it) and the wanted Ritz
+    values changed since the last probe (``probed``, or None)."""
+    wanted = theta_all[:k]
+    changed = probed is None or not torch.allclose(wanted, probed, rtol=0, atol=floor)
+    atol = max(tol, _FLOOR_FACTOR * torch.finfo(dtype).eps) * state.norm_est
+    return changed and state.is_invariant(atol)
+
+
+def expansion_block(
+    state: LanczosState, check: ConvergenceCheck, *, k: int, limit: int, randn
+) -> torch.Tensor:
+    """The next block's candidates (p, <= limit): residuals of the unconverged pairs, largest
+    relative residual first.
+
+    In exact arithmetic the residuals of all Ritz vectors lie in the span of the last Lanczos
+    block, so any b of them continue the Krylov space; the largest are the least affected by
+    rounding.  A residual at the rounding floor of the products is noise: expanding with it
+    would waste a product, so converged pairs are left out.  ``randn(j)`` draws j random
+    columns when no pair qualifies."""
+    if check.explicit is not None:
+        # Explicit residuals are at hand: expand with the unconverged wanted ones.
+        rel = check.norms[:k] / check.scale[:k]
+        idx = [i for i in torch.argsort(rel, descending=True).tolist() if not check.converged[i]]
+        return check.explicit[:, idx[:limit]]
+    rel = check.estimates / check.scale
+    idx = [i for i in torch.argsort(rel, descending=True).tolist() if not check.maybe[i]]
+    idx = idx[:limit]
+    return state.residuals(check.Y[:, idx], check.theta[idx]) if idx else randn(limit)
+
+
+def thick_restart(
+    state: LanczosState,
+    Y_all: torch.Tensor,
+    *,
+    k: int,
+    block_size: int,
+    capacity: int,
+    incoming: int,
+) -> None:
+    """Make room for ``incoming`` vectors: keep the leading ``max(k + b, (k + capacity) / 2)``
+    Ritz vectors and their products (Krylov-Schur style; T becomes ``diag(theta)``).  span(Q Y)
+    contains every wanted Ritz vector, so nothing is lost, and no product is spent."""
+    keep = max(k + block_size, (k + capacity) // 2)
+    keep = min(keep, capacity - incoming, state.m)
+    state.restart(Y_all[:, :keep])
+
+
+def _start_block(
+    p: int,
+    b: int,
+    *,
+    warm_start: torch.Tensor | None,
+    v0: torch.Tensor | None,
+    randn,
+    dtype: torch.dtype,
+    device: torch.device,
+    drop_tol: float,
+) -> torch.Tensor:
+    """The first block (p, <= b), orthonormal: the given start vectors (warm start first),
+    combined or filled up with ``randn`` columns (see :func:`top_eigenpairs`)."""
+    blocks = []
+    for name, given in (("warm_start", warm_start), ("v0", v0)):
+        if given is None:
+            continue
+        given = given.detach().reshape(p, -1) if given.ndim == 1 else given.detach()
+        if given.ndim != 2 or given.shape[0] != p:
+            raise ValueError(f"{name} must have shape ({p},) or ({p}, j), got {tuple(given.shape)}")
+        blocks.append(given.to(device=device, dtype=dtype))
+    W0 = torch.cat(blocks, dim=1) if blocks else torch.empty(p, 0, dtype=dtype, device=device)
+    if W0.shape[1] > b:
+        # More start vectors than the block: combine them (column i into block column i mod b).
+        # The Krylov space of the sum of the previous eigenvectors is rich in all of them;
+        # measured on the digits MLP after one SGD step this beats using them as a wider block.
+        comb = torch.zeros(W0.shape[1], b, dtype=dtype, device=device)
+        comb[torch.arange(W0.shape[1]), torch.arange(W0.shape[1]) % b] = 1.0
+        W0 = (W0 / torch.linalg.vector_norm(W0, dim=0).clamp_min(torch.finfo(dtype).tiny)) @ comb
+    if W0.shape[1] < b:
+        W0 = torch.cat([W0, randn(b - W0.shape[1])], dim=1)
+    W = orthonormalize(W0, None, drop_tol)
+    if W.shape[1] == 0:
+        W = orthonormalize(randn(b), None, drop_tol)
+    return W
 
 
 def _work_dtype(dtype: torch.dtype, device: torch.device, p: int, m_max: int) -> torch.dtype:
@@ -298,11 +664,9 @@ def top_eigenpairs(
     if budget < 1:
         raise ValueError(f"max_matvecs must be positive, got {max_matvecs}")
     dtype, device = op.dtype, op.device
-    eps = torch.finfo(dtype).eps  # rounding of the products: sets the attainable residual
     wdt = _work_dtype(dtype, device, p, m_max) if work_dtype is None else work_dtype
     drop_tol = 1e3 * torch.finfo(wdt).eps
     gen = torch.Generator().manual_seed(int(seed))
-    floor_factor = 32.0  # residuals below 32 eps ||A|| are rounding noise of the products
 
     def randn(cols: int) -> torch.Tensor:
         # Drawn on the CPU in float64 so a seed gives the same start on every device / dtype.
@@ -310,186 +674,68 @@ def top_eigenpairs(
 
     start = op.num_matvecs
     t0 = time.perf_counter()
-
-    # --- first block --------------------------------------------------------------------------
-    blocks = []
-    for name, given in (("warm_start", warm_start), ("v0", v0)):
-        if given is None:
-            continue
-        given = given.detach().reshape(p, -1) if given.ndim == 1 else given.detach()
-        if given.ndim != 2 or given.shape[0] != p:
-            raise ValueError(f"{name} must have shape ({p},) or ({p}, j), got {tuple(given.shape)}")
-        blocks.append(given.to(device=device, dtype=wdt))
-    W0 = torch.cat(blocks, dim=1) if blocks else torch.empty(p, 0, dtype=wdt, device=device)
-    if W0.shape[1] > b:
-        # More start vectors than the block: combine them (column i into block column i mod b).
-        # The Krylov space of the sum of the previous eigenvectors is rich in all of them;
-        # measured on the digits MLP after one SGD step this beats using them as a wider block.
-        comb = torch.zeros(W0.shape[1], b, dtype=wdt, device=device)
-        comb[torch.arange(W0.shape[1]), torch.arange(W0.shape[1]) % b] = 1.0
-        W0 = (W0 / torch.linalg.vector_norm(W0, dim=0).clamp_min(torch.finfo(wdt).tiny)) @ comb
-    if W0.shape[1] < b:
-        W0 = torch.cat([W0, randn(b - W0.shape[1])], dim=1)
-    W = _orthonormalize(W0, None, drop_tol)
-    if W.shape[1] == 0:
-        W = _orthonormalize(randn(b), None, drop_tol)
-
-    # Basis Q and its products AQ live in preallocated buffers; M = Q^T (AQ) (as computed: not
-    # exactly symmetric when the products round), its symmetric part T, and the Gram matrix
-    # G = (AQ)^T (AQ) (all small, float64, on the CPU) grow with them.
-    # Stored transposed, (m_max, p): appending a vector and reading span(Q) are contiguous.
-    Qt = torch.empty(m_max, p, dtype=wdt, device=device)
-    AQt = torch.empty(m_max, p, dtype=wdt, device=device)
-    m = 0
-    M = torch.empty(0, 0, dtype=torch.float64)
-    G = torch.empty(0, 0, dtype=torch.float64)
-    norm_est = 0.0
+    W = _start_block(
+        p, b, warm_start=warm_start, v0=v0, randn=randn, dtype=wdt, device=device, drop_tol=drop_tol
+    )
+    state = LanczosState(p, m_max, wdt, device)
     iterations = restarts = 0
     history: list[dict] = []
-    want = k
-    probed_values: torch.Tensor | None = None
-    # ||A x - theta x||^2 = y^T G y - 2 theta y^T M y + theta^2 for a Ritz vector x = Q y: a
-    # cheap screen (no p-sized work) whose cancellation leaves it unreliable below about
-    # 100 sqrt(eps) ||A||; decisions about convergence are always confirmed by explicit
-    # residuals (2 p m flops per pair).
-    screen_floor_factor = 100.0 * math.sqrt(torch.finfo(wdt).eps)
-
-    def residuals_of(Y: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        Yd = Y.to(device=device, dtype=wdt)
-        return AQt[:m].T @ Yd - (Qt[:m].T @ Yd) * theta.to(device=device, dtype=wdt)
-
+    probed: torch.Tensor | None = None
     while True:
-        # --- expand: one operator call on the new block ---------------------------------------
-        W = W[:, : m_max - m]
-        s_new = W.shape[1]
-        Z = op.matmat(W).to(wdt)
+        W = W[:, : m_max - state.m]
+        state.extend(W, op.matmat(W).to(wdt))  # one operator call on the new block
         iterations += 1
-        # One pass over Q and one over AQ: C = Q^T Z, [Cr, Gc] = AQ^T [W, Z], [D; Gd] = [W, Z]^T Z.
-        WZ = torch.cat([W, Z], dim=1)
-        parts = (Qt[:m] @ Z, AQt[:m] @ WZ, WZ.T @ Z)
-        flat = torch.cat([t.reshape(-1) for t in parts]).double().cpu()  # one transfer
-        C, CG, DG = (
-            t.reshape(shape)
-            for t, shape in zip(
-                flat.split([m * s_new, 2 * m * s_new, 2 * s_new * s_new]),
-                ((m, s_new), (m, 2 * s_new), (2 * s_new, s_new)),
-                strict=True,
-            )
-        )
-        Cr, Gc = CG[:, :s_new], CG[:, s_new:]
-        D, Gd = DG[:s_new], DG[s_new:]
-        M = torch.cat([torch.cat([M, C], 1), torch.cat([Cr.T, D], 1)], 0)
-        G = torch.cat([torch.cat([G, Gc], 1), torch.cat([Gc.T, 0.5 * (Gd + Gd.T)], 1)], 0)
-        T = 0.5 * (M + M.T)
-        Qt[m : m + s_new] = W.T
-        AQt[m : m + s_new] = Z.T
-        m += s_new
-
-        # --- Rayleigh-Ritz on span(Q) ---------------------------------------------------------
-        theta_all, Y_all = torch.linalg.eigh(T)
-        norm_est = max(norm_est, float(theta_all.abs().max()))
-        order = _order(theta_all, which)
-        theta_all, Y_all = theta_all[order], Y_all[:, order]
-        n_res = min(m, max(want, b))
-        theta, Y = theta_all[:n_res], Y_all[:, :n_res]
-        est = (Y * (G @ Y)).sum(dim=0) - 2 * theta * (Y * (M @ Y)).sum(dim=0) + theta**2
-        est = est.clamp_min(0).sqrt()
-        scale = _scale(theta, norm_est, dtype)
-        floor = floor_factor * eps * norm_est
-        maybe = (est <= tol * scale) | (est <= max(floor, screen_floor_factor * norm_est))
+        theta_all, Y_all = state.ritz(which)
+        check = check_convergence(state, theta_all, Y_all, k=k, block_size=b, tol=tol, dtype=dtype)
         used = op.num_matvecs - start
-        rnorm, R_w = est, None
-        if n_res >= want and bool(maybe[:want].all()):
-            # The screen says all wanted pairs may have converged: check explicitly.
-            R_w = residuals_of(Y[:, :want], theta[:want])
-            rnorm = est.clone()
-            rnorm[:want] = torch.linalg.vector_norm(R_w, dim=0).double().cpu()
-            conv_w = (rnorm[:want] <= tol * scale[:want]) | (rnorm[:want] <= floor)
         if record_history:
             history.append(
                 {
                     "matvecs": used,
-                    "basis": m,
-                    "theta": theta[:want].tolist(),
-                    "rel_residuals": (rnorm[:want] / scale[:want]).tolist(),
-                    "explicit": R_w is not None,
+                    "basis": state.m,
+                    "theta": check.theta[:k].tolist(),
+                    "rel_residuals": (check.norms[:k] / check.scale[:k]).tolist(),
+                    "explicit": check.explicit is not None,
                 }
             )
-        if used >= budget or m >= p:
+        if used >= budget or state.m >= p:
             break
-        probe = False
-        if R_w is not None and bool(conv_w.all()):
-            # Converged -- unless span(Q) is an invariant subspace (the Krylov space closed,
-            # as happens for exactly repeated eigenvalues): a Krylov space of one vector holds
-            # one vector per eigenvalue, so further copies of a wanted eigenvalue can only be
-            # found outside it.  Probe the complement with a random direction; stop once a
-            # probe leaves the wanted Ritz values unchanged.
-            wanted = theta_all[:want]
-            changed = probed_values is None or not torch.allclose(
-                wanted, probed_values, rtol=0, atol=floor
-            )
-            atol = max(tol, floor_factor * eps) * norm_est
-            if not (changed and _is_invariant(Qt[:m].T, AQt[:m].T, T, atol)):
-                break
-            probed_values, probe = wanted.clone(), True
-
-        # --- next block: residuals of unconverged pairs, largest relative residual first ------
-        # (In exact arithmetic the residuals of all Ritz vectors lie in the span of the last
-        # Lanczos block, so any b of them continue the Krylov space; the largest are the least
-        # affected by rounding.  A residual at the rounding floor of the products is noise:
-        # expanding with it would waste a product, so converged pairs are left out.)
-        limit = min(b, budget - used)
+        probe = check.all_converged
         if probe:
-            W_cand = randn(1)
-        elif R_w is not None:
-            # Explicit residuals are at hand: expand with the unconverged wanted ones.
-            rel = rnorm[:want] / scale[:want]
-            idx = [i for i in torch.argsort(rel, descending=True).tolist() if not conv_w[i]]
-            W_cand = R_w[:, idx[:limit]]
-        else:
-            rel = est / scale
-            idx = [i for i in torch.argsort(rel, descending=True).tolist() if not maybe[i]]
-            idx = idx[:limit]
-            W_cand = residuals_of(Y[:, idx], theta[idx]) if idx else randn(limit)
-
-        if m + W_cand.shape[1] > m_max == p:
-            W_cand = W_cand[:, : p - m]  # the basis is about to span everything: no restart
-        if m + W_cand.shape[1] > m_max:
-            # Thick restart: keep the leading Ritz vectors and their products; T becomes
-            # diag(theta).  span(Q Y) contains every wanted Ritz vector, so nothing is lost.
-            keep = max(want + b, (want + m_max) // 2)
-            keep = min(keep, m_max - W_cand.shape[1], m)
-            Yk = Y_all[:, :keep]
-            Ykd = Yk.to(device=device, dtype=wdt)
-            Qt[:keep] = Ykd.T @ Qt[:m]
-            AQt[:keep] = Ykd.T @ AQt[:m]
-            M = Yk.T @ M @ Yk
-            G = Yk.T @ G @ Yk
-            T = 0.5 * (M + M.T)
-            m = keep
+            if not needs_probe(
+                state, theta_all, probed, k=k, tol=tol, dtype=dtype, floor=check.floor
+            ):
+                break
+            probed = theta_all[:k].clone()
+        limit = min(b, budget - used)
+        W_cand = randn(1) if probe else expansion_block(state, check, k=k, limit=limit, randn=randn)
+        if state.m + W_cand.shape[1] > m_max == p:
+            W_cand = W_cand[:, : p - state.m]  # the basis is about to span everything: no restart
+        if state.m + W_cand.shape[1] > m_max:
+            thick_restart(state, Y_all, k=k, block_size=b, capacity=m_max, incoming=W_cand.shape[1])
             restarts += 1
-        W = _orthonormalize(W_cand, Qt[:m].T, drop_tol)
+        W = orthonormalize(W_cand, state.Q, drop_tol)
         if W.shape[1] == 0:
             # Residuals numerically inside span(Q) (the Krylov space closed before all wanted
             # pairs appeared, e.g. fewer distinct eigenvalues than k); continue with random
             # directions orthogonal to it.
-            W = _orthonormalize(randn(limit), Qt[:m].T, drop_tol)
+            W = orthonormalize(randn(limit), state.Q, drop_tol)
             if W.shape[1] == 0:
                 break
 
-    order_k = slice(0, want)
-    eigenvalues = theta_all[order_k].to(device=device, dtype=dtype)
-    Yk = Y_all[:, order_k]
-    vectors = (Qt[:m].T @ Yk.to(device=device, dtype=wdt)).to(dtype)
-    if R_w is None or R_w.shape[1] != want:  # stopped by the budget: compute them now
-        R_w = residuals_of(Yk, theta_all[order_k])
-    residuals = torch.linalg.vector_norm(R_w, dim=0).double().cpu()
+    eigenvalues = theta_all[:k].to(device=device, dtype=dtype)
+    Yk = Y_all[:, :k]
+    vectors = state.vectors(Yk).to(dtype)
+    R = check.explicit
+    if R is None or R.shape[1] != k:  # stopped by the budget: compute them now
+        R = state.residuals(Yk, theta_all[:k])
+    residuals = torch.linalg.vector_norm(R, dim=0).double().cpu()
     if verify:
         AV = op.matmat(vectors)
         residuals = torch.linalg.vector_norm(AV - vectors * eigenvalues, dim=0).double().cpu()
-    at_floor = residuals <= floor_factor * eps * norm_est
-    converged = (residuals <= tol * _scale(theta_all[order_k], norm_est, dtype)) | at_floor
-    seconds = time.perf_counter() - t0
+    eps = torch.finfo(dtype).eps
+    at_floor = residuals <= _FLOOR_FACTOR * eps * state.norm_est
+    converged = (residuals <= tol * _scale(theta_all[:k], state.norm_est, dtype)) | at_floor
     return EigenResult(
         eigenvalues=eigenvalues,
         eigenvectors=vectors,
@@ -498,11 +744,11 @@ def top_eigenpairs(
         at_floor=at_floor.to(device),
         block_size=b,
         num_matvecs=op.num_matvecs - start,
-        seconds=seconds,
+        seconds=time.perf_counter() - t0,
         which=which,
         tol=float(tol),
         num_iterations=iterations,
         num_restarts=restarts,
-        norm_estimate=norm_est,
+        norm_estimate=state.norm_est,
         history=history,
     )

@@ -11,6 +11,8 @@ density, as in PyHessian (Yao et al. 2020).
 
 Here all probes run together, so every Lanczos step is one block product of ``num_probes``
 vectors (cheaper per vector than single products), with full reorthogonalization per probe.
+The Lanczos process is the one :func:`~landscope.curvature.top_eigenpairs` runs
+(``_lanczos.LanczosState``: basis, projection, Ritz pairs), advanced by ``lanczos_step``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from landscope.curvature._base import CurvatureOperator
+from landscope.curvature._lanczos import LanczosState, lanczos_step
 
 __all__ = ["SpectralDensity", "spectral_density"]
 
@@ -216,68 +219,39 @@ def spectral_density(
 def _block_of_lanczos(
     op: CurvatureOperator, V0: torch.Tensor, m: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """n independent Lanczos processes (unit start vectors = columns of ``V0``), advanced with
-    one block product per step; returns nodes and weights (n, m) in float64 on the CPU."""
+    """n independent Lanczos processes (unit start vectors = columns of ``V0``, (p, n)),
+    advanced with one block product per step; returns nodes and weights (n, m), float64 on the
+    CPU.
+
+    Each probe is a :class:`~landscope.curvature._lanczos.LanczosState` without stored products
+    (only its basis and ``T = Q^T A Q``, the Lanczos tridiagonal to rounding); the next vector
+    comes from :func:`~landscope.curvature._lanczos.lanczos_step` (three-term recurrence with
+    full reorthogonalization against the probe's own basis, so no ghost nodes).  The Ritz
+    values of T are the Gauss nodes; the squared first components of its eigenvectors are the
+    weights (the first basis vector is the probe)."""
     p, n = V0.shape
-    basis = torch.empty(m, n, p, dtype=V0.dtype, device=V0.device)  # basis[j, i] = q_j of probe i
-    alpha = torch.zeros(n, m, dtype=torch.float64)
-    beta = torch.zeros(n, m, dtype=torch.float64)  # beta[:, j] couples q_j and q_{j+1}
-    length = torch.full((n,), m, dtype=torch.long)  # steps before breakdown, per probe
-    active = torch.ones(n, dtype=torch.bool)
-    Vc = V0.T.clone()  # (n, p) current vectors
-    basis[0] = Vc
-    eps = torch.finfo(V0.dtype).eps
+    states = [LanczosState(p, m, V0.dtype, V0.device, keep_products=False) for _ in range(n)]
+    current = {i: V0[:, i : i + 1] for i in range(n)}  # next basis vector of each active probe
+    beta = dict.fromkeys(range(n), 0.0)
     for j in range(m):
-        idx = active.nonzero().reshape(-1)  # CPU
-        idx_dev = idx.to(V0.device)
-        Vi = Vc[idx_dev]
-        W = op.matmat(Vi.T).T  # (a, p)
-        a = (W * Vi).sum(dim=1)
-        alpha[idx, j] = a.double().cpu()
-        W = W - a[:, None] * Vi
-        if j > 0:
-            W = W - beta[idx, j - 1].to(W)[:, None] * basis[j - 1, idx_dev]
-        # Full reorthogonalization against the probe's own basis, so no ghost nodes appear;
-        # a second pass only where the first removed much of the vector (the DGKS criterion:
-        # "twice is enough").  Reading the basis dominates the cost, so one pass is the rule.
-        # (j+1, a, p): a contiguous view while every probe is active (the common case).
-        B = basis[: j + 1] if len(idx) == n else basis[: j + 1, idx_dev]
-        before = torch.linalg.vector_norm(W, dim=1)
-        for _ in range(2):
-            W = W - torch.einsum("jap,ja->ap", B, torch.einsum("jap,ap->ja", B, W))
-            b = torch.linalg.vector_norm(W, dim=1)
-            if bool((b > 0.7071 * before).all()):
-                break
-            before = b
-        if j + 1 == m:
-            break
-        # Bookkeeping on the CPU (idx, alpha, beta live there); b comes from the device.
-        b_cpu = b.double().cpu()
-        scale = torch.cat([alpha[idx, : j + 1], beta[idx, :j]], dim=1).abs().amax(dim=1)
-        done = b_cpu <= 100 * eps * scale.clamp_min(eps)  # invariant subspace: exact quadrature
-        for i_local in done.nonzero().reshape(-1).tolist():
-            i = int(idx[i_local])
-            length[i] = j + 1
-            active[i] = False
-        keep = ~done
-        beta[idx[keep], j] = b_cpu[keep]
-        keep_dev = keep.to(W.device)
-        nxt = W[keep_dev] / b[keep_dev, None]
-        rows = idx[keep].to(W.device)
-        basis[j + 1, rows] = nxt
-        Vc[rows] = nxt
-        if not bool(active.any()):
+        active = list(current)
+        W = torch.cat([current[i] for i in active], dim=1)
+        Z = op.matmat(W)
+        for col, i in enumerate(active):
+            if j + 1 == m:  # the last step: only the projection is needed
+                states[i].extend(W[:, col : col + 1], Z[:, col : col + 1])
+                continue
+            q, beta[i] = lanczos_step(states[i], W[:, col : col + 1], Z[:, col : col + 1], beta[i])
+            if q is None:  # the Krylov space closed: the quadrature is exact
+                del current[i]
+            else:
+                current[i] = q
+        if not current:
             break
     nodes = torch.zeros(n, m, dtype=torch.float64)
     weights = torch.zeros(n, m, dtype=torch.float64)
-    for i in range(n):
-        L = int(length[i])
-        T = (
-            torch.diag(alpha[i, :L])
-            + torch.diag(beta[i, : L - 1], 1)
-            + torch.diag(beta[i, : L - 1], -1)
-        )
-        theta, Y = torch.linalg.eigh(T)
-        nodes[i, :L] = theta
-        weights[i, :L] = Y[0] ** 2
+    for i, state in enumerate(states):
+        theta, Y = state.ritz()
+        nodes[i, : state.m] = theta
+        weights[i, : state.m] = Y[0] ** 2
     return nodes, weights
