@@ -5,6 +5,7 @@ verdicts flip to DIFFERS when fed false numbers (every check can fail)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 
@@ -279,6 +280,24 @@ def test_toy_checks_can_fail():
     r = _good_toy()
     r["multi_class"]["k5_bias"]["ratio_k_over_k_plus_1"] = 1.1
     assert not toy_mod.toy_checks(r)[8].passed
+
+
+def test_toy_verdicts_follow_the_simulated_measurement(monkeypatch):
+    """The verdict is computed from what the simulation measured: halving the eigenvalues it
+    reports (a wrong Hessian) flips GD-vs-exact-flow to DIFFERS; scale-free checks stay."""
+    plan = {"d": 12, "lr": 0.1, "steps": [0, 10, 100, 400], "multi_k": ()}
+    honest = toy_mod.toy_checks(toy_mod.compute_toy(plan, quick=True)[0])
+    real = landscope.subspace.simulate_toy
+
+    def halved(**kwargs):
+        sim = real(**kwargs)
+        return dataclasses.replace(sim, eigenvalues=0.5 * sim.eigenvalues)
+
+    monkeypatch.setattr(landscope.subspace, "simulate_toy", halved)
+    wrong = toy_mod.toy_checks(toy_mod.compute_toy(plan, quick=True)[0])
+    assert honest[2].passed and wrong[2].verdict is Verdict.DIFFERS
+    assert wrong[2].ours == pytest.approx(0.5, abs=0.02)  # |0.5 lambda - lambda| / lambda
+    assert honest[0].passed and wrong[0].passed  # lambda_3 / lambda_1 does not see the scale
 
 
 def _good_optimizers() -> dict:
