@@ -432,3 +432,14 @@ def test_optimizers_reproduction_tiny(tmp_path):
         math.isfinite(v["seconds"]) for v in r["variants"].values()
     )
     assert (tmp_path / "optimizers.png").exists()
+
+
+def test_report_tables_keep_a_pipe_inside_a_cell(tmp_path):
+    from landscope.reproduce._report import Report
+
+    report = Report("pipes", tmp_path)
+    report.table(["criterion", "ours"], [["|ours - paper| <= 0.1", 2.0]])
+    report.save()
+    assert "| \\|ours - paper\\| <= 0.1 | 2.000 |" in (tmp_path / "report.md").read_text()
+    page = (tmp_path / "report.html").read_text()
+    assert "<tr><td>|ours - paper| &lt;= 0.1</td><td>2.000</td></tr>" in page

@@ -6,12 +6,21 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from landscope._results_io import jsonable
 
 __all__ = ["Report"]
+
+#: the "|" between two cells of a Markdown table row (an escaped "\\|" is part of a cell)
+_CELL_SEPARATOR = re.compile(r"(?<!\\)\|")
+
+
+def _cells(row: str) -> list[str]:
+    """The cells of one Markdown table row ``| a | b \\| c |``, unescaped: ``["a", "b | c"]``."""
+    return [c.strip().replace("\\|", "|") for c in _CELL_SEPARATOR.split(row.strip()[1:-1])]
 
 
 @dataclass
@@ -30,9 +39,10 @@ class Report:
         def cell(v: object) -> str:
             if isinstance(v, float):
                 return "nan" if v != v else f"{v:.3g}" if abs(v) < 1e-2 and v != 0 else f"{v:.3f}"
-            return str(v)
+            # a "|" inside a cell (|x - y| <= tol) is escaped, as Markdown tables require
+            return str(v).replace("|", "\\|").replace("\n", " ")
 
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
         self.sections.append(("table", "\n".join(lines)))
 
@@ -78,11 +88,9 @@ class Report:
                 )
             elif kind == "table":
                 md += [value, ""]
-                rows = [
-                    r.strip("|").split("|") for r in value.splitlines() if not r.startswith("|---")
-                ]
+                rows = [_cells(r) for r in value.splitlines() if not r.startswith("|---")]
                 cells = [
-                    "<tr>" + "".join(f"<{t}>{html.escape(c.strip())}</{t}>" for c in r) + "</tr>"
+                    "<tr>" + "".join(f"<{t}>{html.escape(c)}</{t}>" for c in r) + "</tr>"
                     for t, r in (("th" if i == 0 else "td", r) for i, r in enumerate(rows))
                 ]
                 body.append(
