@@ -23,8 +23,11 @@ from torch.func import hessian
 
 from landscope.curvature import (
     DenseOperator,
+    DensitySettings,
     EigenResult,
     HessianOperator,
+    SummarySettings,
+    TraceSettings,
     curvature_summary,
     format_table,
     hutchinson_trace,
@@ -460,7 +463,9 @@ def test_curvature_summary_is_json_ready_and_correct():
     problem, theta = make("mlp_softplus_mse")
     H = hessian(reference_loss(problem))(theta)
     ref = torch.linalg.eigvalsh(0.5 * (H + H.T)).flip(0)
-    s = curvature_summary(problem, theta, top_k=4, tol=1e-10, trace=True, density=True)
+    s = curvature_summary(
+        problem, theta, SummarySettings(top_k=4, tol=1e-10, trace=True, density=True)
+    )
     json.dumps(s)  # JSON-ready: plain floats, ints, lists, bools
     assert_close_report(
         torch.tensor(s["eigenvalues"], dtype=F64), ref[:4], rtol=1e-8, label="summary"
@@ -482,15 +487,70 @@ def test_curvature_summary_layer_and_bad_layer():
     H = hessian(reference_loss(problem))(theta)
     sl = problem.layout.layer_slice("2")
     ref = torch.linalg.eigvalsh(H[sl, sl]).flip(0)
-    s = curvature_summary(problem, theta, top_k=3, which="LA", layer="2", tol=1e-10)
+    s = curvature_summary(
+        problem, theta, SummarySettings(top_k=3, which="LA", layer="2", tol=1e-10)
+    )
     assert s["dim"] == sl.stop - sl.start and s["layer"] == "2"
     assert_close_report(
         torch.tensor(s["eigenvalues"], dtype=F64), ref[:3], rtol=1e-8, label="layer summary"
     )
     with pytest.raises(KeyError, match="nope"):
-        curvature_summary(problem, theta, layer="nope")
+        curvature_summary(problem, theta, SummarySettings(layer="nope"))
     with pytest.raises(ValueError, match="which"):
-        curvature_summary(problem, theta, which="XX")
+        SummarySettings(which="XX")
+
+
+def test_summary_settings_defaults_and_checks():
+    s = SummarySettings()
+    assert (s.top_k, s.which, s.layer, s.tol, s.seed, s.backend) == (
+        10,
+        "LA",
+        None,
+        1e-6,
+        0,
+        "auto",
+    )
+    assert s.trace is None and s.density is None and s.max_matvecs is None
+    assert SummarySettings(trace=True).trace == TraceSettings("hutchinson", 100)
+    assert SummarySettings(density=True).density == DensitySettings(10, 80, None)
+    assert SummarySettings(trace=False).trace is None
+    with pytest.raises(AttributeError):
+        s.top_k = 3  # frozen
+    for bad, match in (
+        (dict(top_k=0), "top_k"),
+        (dict(tol=0.0), "tol"),
+        (dict(trace="hutchinson"), "TraceSettings"),
+    ):
+        with pytest.raises((ValueError, TypeError), match=match):
+            SummarySettings(**bad)
+    with pytest.raises(ValueError, match="trace method"):
+        TraceSettings("exact")
+    with pytest.raises(ValueError, match="lanczos_steps"):
+        DensitySettings(lanczos_steps=0)
+    with pytest.raises(ValueError, match="sigma"):
+        DensitySettings(sigma=-1.0)
+
+
+def test_curvature_summary_settings_reach_the_solvers():
+    # Hutch++ and a chosen sigma / probe count arrive where they are used.
+    problem, theta = make("mlp_softplus_mse")
+    settings = SummarySettings(
+        top_k=2,
+        which="SA",
+        tol=1e-8,
+        trace=TraceSettings("hutch++", 30),
+        density=DensitySettings(probes=3, lanczos_steps=7, sigma=0.5),
+    )
+    s = curvature_summary(problem, theta, settings)
+    assert s["which"] == "SA" and s["trace"]["method"] == "hutch++"
+    assert s["trace"]["num_matvecs"] == 30
+    assert s["density"]["sigma"] == 0.5 and s["density"]["num_probes"] == 3
+    assert s["density"]["lanczos_steps"] == 7
+    H = hessian(reference_loss(problem))(theta)
+    ref = torch.linalg.eigvalsh(0.5 * (H + H.T))[:2]
+    assert_close_report(torch.tensor(s["eigenvalues"], dtype=F64), ref, rtol=1e-6, label="SA")
+    with pytest.raises(TypeError, match="SummarySettings"):
+        curvature_summary(problem, theta, {"top_k": 2})
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -226,7 +226,7 @@ def hessian(
     """Top-k Hessian eigenpairs of the full-dataset loss (matrix-free Lanczos on exact
     Hessian-vector products), with explicit residuals, optional density and trace."""
     from landscope.config import build_problems
-    from landscope.curvature import curvature_summary, format_table
+    from landscope.curvature import SummarySettings, curvature_summary, format_table
 
     precision = None if dtype is None else dtype.value
     run = open_run_or_fail(target) if target.is_dir() else None
@@ -253,14 +253,16 @@ def hessian(
         summary = curvature_summary(
             problem,
             theta,
-            top_k=top_k,
-            which=which.value,
-            layer=layer,
-            density=density,
-            trace=trace,
-            seed=seed,
-            tol=tol,
-            backend=backend.value,
+            SummarySettings(
+                top_k=top_k,
+                which=which.value,
+                layer=layer,
+                density=density,
+                trace=trace,
+                seed=seed,
+                tol=tol,
+                backend=backend.value,
+            ),
         )
     except (KeyError, ValueError) as exc:
         fail(str(exc).strip("'\""))

@@ -19,7 +19,13 @@ from landscope.curvature._lanczos import EigenResult, top_eigenpairs
 from landscope.curvature._noise import NoiseCovarianceOperator, noise_covariance_scale
 from landscope.curvature._per_sample import per_sample_gradients
 from landscope.curvature._slq import SpectralDensity, spectral_density
-from landscope.curvature._summary import curvature_summary, format_table
+from landscope.curvature._summary import (
+    DensitySettings,
+    SummarySettings,
+    TraceSettings,
+    curvature_summary,
+    format_table,
+)
 from landscope.curvature._trace import TraceEstimate, hutchinson_trace, hutchpp_trace
 
 __all__ = [
@@ -53,6 +59,9 @@ __all__ = [
     "spectral_density",
     "top_eigenpairs",
     # one-call summary (landscope hessian)
+    "DensitySettings",
+    "SummarySettings",
+    "TraceSettings",
     "curvature_summary",
     "format_table",
 ]

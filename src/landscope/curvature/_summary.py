@@ -8,7 +8,10 @@ a JSON-ready dict.  :func:`format_table` renders it as plain text.
 
 from __future__ import annotations
 
+import numbers
 import time
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import torch
@@ -19,28 +22,127 @@ from landscope.curvature._slq import spectral_density
 from landscope.curvature._trace import hutchinson_trace, hutchpp_trace
 from landscope.problem._problem import Problem
 
-__all__ = ["curvature_summary", "format_table"]
+__all__ = [
+    "DensitySettings",
+    "SummarySettings",
+    "TraceSettings",
+    "curvature_summary",
+    "format_table",
+]
+
+_WHICH = ("LA", "LM", "SA")
+_TRACE_METHODS = ("hutchinson", "hutch++")
+
+
+def _plain(value: Any) -> Any:
+    # An Enum choice (the CLI's) stands for its value.
+    return value.value if isinstance(value, Enum) else value
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TraceSettings:
+    """How :func:`curvature_summary` estimates ``tr(H)``.
+
+    Attributes:
+        method: ``"hutchinson"`` (Hutchinson 1989) or ``"hutch++"`` (Meyer et al. 2021).
+        probes: Hutchinson probes; for Hutch++ the total number of products (3 if fewer).
+    """
+
+    method: str = "hutchinson"
+    probes: int = 100
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "method", _plain(self.method))
+        if self.method not in _TRACE_METHODS:
+            raise ValueError(f"trace method must be 'hutchinson' or 'hutch++', got {self.method!r}")
+        _positive_int("trace probes", self.probes)
+
+
+@dataclass(frozen=True)
+class DensitySettings:
+    """How :func:`curvature_summary` estimates the spectral density (SLQ, Ghorbani et al. 2019).
+
+    Attributes:
+        probes: Rademacher probes.
+        lanczos_steps: Lanczos steps per probe (capped at the operator's size).
+        sigma: Gaussian width of the smoothed density, in eigenvalue units (default: 1% of the
+            spread of the nodes).
+    """
+
+    probes: int = 10
+    lanczos_steps: int = 80
+    sigma: float | None = None
+
+    def __post_init__(self) -> None:
+        _positive_int("density probes", self.probes)
+        _positive_int("lanczos_steps", self.lanczos_steps)
+        if self.sigma is not None and not self.sigma > 0:
+            raise ValueError(f"sigma must be positive, got {self.sigma!r}")
+
+
+@dataclass(frozen=True)
+class SummarySettings:
+    """What :func:`curvature_summary` computes; every field has the documented default.
+
+    Attributes:
+        top_k: number of eigenpairs.
+        which: ``"LA"`` (largest), ``"LM"`` (largest magnitude) or ``"SA"`` (most negative).
+        layer: restrict to this layer's (or parameter's) diagonal block of the Hessian
+            (Haink sec. 7.5); None: all parameters.
+        tol: relative residual tolerance of the eigenpairs (see :func:`top_eigenpairs`).
+        max_matvecs, block_size: passed to :func:`top_eigenpairs` (None: its defaults).
+        backend: how Hessian-vector products are computed (``"auto"``, ``"autograd"``,
+            ``"structured"``; see :class:`HessianOperator`).
+        seed: seed of the Lanczos start vector and of the trace and density probes.
+        trace: estimate the trace with these settings; ``True`` means ``TraceSettings()``,
+            None / ``False`` skips it.
+        density: estimate the spectral density with these settings; ``True`` means
+            ``DensitySettings()``, None / ``False`` skips it.
+
+    Examples:
+        >>> SummarySettings(top_k=5, trace=True).trace
+        TraceSettings(method='hutchinson', probes=100)
+    """
+
+    top_k: int = 10
+    which: str = "LA"
+    layer: str | None = None
+    tol: float = 1e-6
+    max_matvecs: int | None = None
+    block_size: int | None = None
+    backend: str = "auto"
+    seed: int = 0
+    trace: TraceSettings | None = field(default=None)
+    density: DensitySettings | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "which", _plain(self.which))
+        set_(self, "backend", _plain(self.backend))
+        for name, default in (("trace", TraceSettings), ("density", DensitySettings)):
+            value = getattr(self, name)
+            if value is True:
+                set_(self, name, default())
+            elif value is False:
+                set_(self, name, None)
+            elif value is not None and not isinstance(value, default):
+                raise TypeError(
+                    f"{name} must be a {default.__name__}, True or None, got {type(value).__name__}"
+                )
+        if self.which not in _WHICH:
+            raise ValueError(f"which must be 'LA', 'LM' or 'SA', got {self.which!r}")
+        _positive_int("top_k", self.top_k)
+        if not self.tol > 0:
+            raise ValueError(f"tol must be positive, got {self.tol!r}")
 
 
 def curvature_summary(
-    problem: Problem,
-    theta: torch.Tensor,
-    *,
-    top_k: int = 10,
-    which: str = "LA",
-    layer: str | None = None,
-    density: bool = False,
-    trace: bool = False,
-    seed: int = 0,
-    tol: float = 1e-6,
-    trace_method: str = "hutchinson",
-    trace_probes: int = 100,
-    density_probes: int = 10,
-    lanczos_steps: int = 80,
-    sigma: float | None = None,
-    max_matvecs: int | None = None,
-    block_size: int | None = None,
-    backend: str = "auto",
+    problem: Problem, theta: torch.Tensor, settings: SummarySettings | None = None
 ) -> dict[str, Any]:
     """Top-k Hessian eigenpairs (and optionally trace and spectral density) as a JSON-ready dict.
 
@@ -50,20 +152,8 @@ def curvature_summary(
     Args:
         problem: model, loss and data; the Hessian is that of the mean loss over all samples.
         theta: parameters (p,).
-        top_k: number of eigenpairs.
-        which: ``"LA"`` (largest), ``"LM"`` (largest magnitude) or ``"SA"`` (most negative).
-        layer: restrict to this layer's (or parameter's) diagonal block of the Hessian.
-        density: also estimate the spectral density (SLQ).
-        trace: also estimate the trace.
-        seed: seed of the Lanczos start vector and the probes.
-        tol: relative residual tolerance of the eigenpairs (see :func:`top_eigenpairs`).
-        trace_method: ``"hutchinson"`` or ``"hutch++"``.
-        trace_probes: Hutchinson probes (Hutch++: total products).
-        density_probes, lanczos_steps: SLQ probes and Lanczos steps per probe.
-        sigma: Gaussian width of the smoothed density (default 1% of the spectrum's spread).
-        max_matvecs, block_size: passed to :func:`top_eigenpairs`.
-        backend: how Hessian-vector products are computed (``"auto"``, ``"autograd"``,
-            ``"structured"``; see :class:`HessianOperator`).
+        settings: what to compute (default ``SummarySettings()``: the top 10 eigenpairs of the
+            whole Hessian to tol 1e-6, no trace, no density).
 
     Returns:
         A dict with ``eigenvalues``, ``residual_norms``, ``relative_residuals``, ``converged``,
@@ -72,32 +162,37 @@ def curvature_summary(
         ``backend_reason``, ...), and ``trace`` /
         ``density`` sub-dicts when asked for.  Eigenvectors are not included.
     """
-    if which not in ("LA", "LM", "SA"):
-        raise ValueError(f"which must be 'LA', 'LM' or 'SA', got {which!r}")
-    if trace_method not in ("hutchinson", "hutch++"):
-        raise ValueError(f"trace_method must be 'hutchinson' or 'hutch++', got {trace_method!r}")
+    s = SummarySettings() if settings is None else settings
+    if not isinstance(s, SummarySettings):
+        raise TypeError(f"settings must be a SummarySettings, got {type(s).__name__}")
     t0 = time.perf_counter()
-    op = HessianOperator(problem, theta, params=layer, backend=backend)
+    op = HessianOperator(problem, theta, params=s.layer, backend=s.backend)
     dim = op.shape[0]
-    if not 1 <= top_k <= dim:
-        raise ValueError(f"top_k must lie in [1, {dim}] (the operator's size), got {top_k}")
+    if not 1 <= s.top_k <= dim:
+        raise ValueError(f"top_k must lie in [1, {dim}] (the operator's size), got {s.top_k}")
     eig = top_eigenpairs(
-        op, top_k, which=which, tol=tol, seed=seed, max_matvecs=max_matvecs, block_size=block_size
+        op,
+        s.top_k,
+        which=s.which,
+        tol=s.tol,
+        seed=s.seed,
+        max_matvecs=s.max_matvecs,
+        block_size=s.block_size,
     )
     out: dict[str, Any] = {
         "quantity": "hessian",
         "num_params": problem.num_params,
         "dim": dim,
-        "layer": layer,
+        "layer": s.layer,
         "num_samples": op.num_samples,
         "dtype": str(problem.dtype).replace("torch.", ""),
         "device": str(problem.device),
         "backend": op.backend,
         "backend_reason": op.backend_reason,
-        "which": which,
-        "top_k": top_k,
-        "tol": tol,
-        "seed": seed,
+        "which": s.which,
+        "top_k": s.top_k,
+        "tol": s.tol,
+        "seed": s.seed,
         "eigenvalues": eig.eigenvalues.tolist(),
         "residual_norms": eig.residual_norms.tolist(),
         "relative_residuals": eig.relative_residuals.tolist(),
@@ -109,15 +204,16 @@ def curvature_summary(
         "eigen_iterations": eig.num_iterations,
         "block_size": eig.block_size,
     }
-    if trace:
-        if trace_method == "hutchinson":
-            est = hutchinson_trace(op, trace_probes, seed=seed)
+    if s.trace is not None:
+        if s.trace.method == "hutchinson":
+            est = hutchinson_trace(op, s.trace.probes, seed=s.seed)
         else:
-            est = hutchpp_trace(op, max(3, trace_probes), seed=seed)
+            est = hutchpp_trace(op, max(3, s.trace.probes), seed=s.seed)
         out["trace"] = est.to_dict()
-    if density:
-        sd = spectral_density(op, num_probes=density_probes, lanczos_steps=lanczos_steps, seed=seed)
-        out["density"] = sd.to_dict(sigma=sigma)
+    if s.density is not None:
+        d = s.density
+        sd = spectral_density(op, num_probes=d.probes, lanczos_steps=d.lanczos_steps, seed=s.seed)
+        out["density"] = sd.to_dict(sigma=d.sigma)
         out["density"]["trace_estimate"] = sd.trace()
     out["num_hvps"] = op.num_matvecs
     out["seconds"] = time.perf_counter() - t0
