@@ -155,12 +155,8 @@ def select_parameters(layout: ParameterLayout, params: Params = None) -> Paramet
 
 
 def check_theta(problem: Problem, theta: torch.Tensor) -> torch.Tensor:
-    """``theta`` validated against the Problem, detached, on its device and dtype."""
-    if not isinstance(theta, torch.Tensor):
-        raise TypeError(f"theta must be a tensor, got {type(theta).__name__}")
-    if theta.shape != (problem.num_params,):
-        raise ValueError(f"theta must have shape ({problem.num_params},), got {tuple(theta.shape)}")
-    return theta.detach().to(device=problem.device, dtype=problem.dtype)
+    """``theta`` validated by :meth:`Problem.check_theta`, detached (operators fix their point)."""
+    return problem.check_theta(theta).detach()
 
 
 def check_operator_determinism(operator: CurvatureOperator, *, seed: int = 0) -> None:

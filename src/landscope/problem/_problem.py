@@ -223,7 +223,7 @@ class Problem:
 
     def unflatten(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
         """Name -> view of ``theta`` with the parameter's shape (no copy)."""
-        return self.layout.unflatten(self._check_theta(theta))
+        return self.layout.unflatten(self.check_theta(theta))
 
     def load_into(self, model: nn.Module, theta: torch.Tensor) -> nn.Module:
         """Copy ``theta`` into ``model``'s parameters in place (an explicit, user-requested
@@ -234,7 +234,13 @@ class Problem:
                 named[name].copy_(value.to(named[name]))
         return model
 
-    def _check_theta(self, theta: torch.Tensor) -> torch.Tensor:
+    def check_theta(self, theta: torch.Tensor) -> torch.Tensor:
+        """``theta`` validated (a tensor of shape (p,)) and on this Problem's device and dtype
+        (not detached: gradients flow through).  The one theta check of the library.
+
+        Raises:
+            TypeError: not a tensor.  ValueError: wrong shape (the message gives both).
+        """
         if not isinstance(theta, torch.Tensor):
             raise TypeError(f"theta must be a tensor, got {type(theta).__name__}")
         if theta.shape != (self.num_params,):
@@ -340,7 +346,7 @@ class Problem:
     def loss(self, theta: torch.Tensor, indices: Indices = None) -> torch.Tensor:
         """Mean loss ``(1/n) sum_{i in S} f_i(theta)`` over the selected samples S (all by
         default); a 0-d tensor."""
-        theta = self._check_theta(theta).detach()
+        theta = self.check_theta(theta).detach()
         n = self.num_selected(indices)
         total = torch.zeros((), dtype=self.dtype, device=self.device)
         with torch.no_grad():
@@ -353,7 +359,7 @@ class Problem:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean loss (0-d) and its gradient with respect to ``theta`` (shape (p,)), accumulated
         chunk by chunk so memory is bounded by one chunk's graph."""
-        theta = self._check_theta(theta).detach().requires_grad_(True)
+        theta = self.check_theta(theta).detach().requires_grad_(True)
         n = self.num_selected(indices)
         total = torch.zeros((), dtype=self.dtype, device=self.device)
         grad = torch.zeros_like(theta)
@@ -370,7 +376,7 @@ class Problem:
 
     def predictions(self, theta: torch.Tensor, indices: Indices = None) -> torch.Tensor:
         """Model outputs for the selected samples, concatenated; shape (n, ...)."""
-        theta = self._check_theta(theta).detach()
+        theta = self.check_theta(theta).detach()
         with torch.no_grad():
             return torch.cat([self.output(theta, x) for x, _ in self.chunks(indices)])
 
@@ -389,7 +395,7 @@ class Problem:
     def evaluate(self, theta: torch.Tensor, indices: Indices = None) -> dict[str, float]:
         """One pass over the selected samples: ``{"loss": ..., "accuracy": ...}`` (accuracy only
         for classification)."""
-        theta = self._check_theta(theta).detach()
+        theta = self.check_theta(theta).detach()
         n = self.num_selected(indices)
         total = torch.zeros((), dtype=self.dtype, device=self.device)
         correct = torch.zeros((), dtype=torch.long, device=self.device)
