@@ -14,7 +14,6 @@ import pytest
 
 import landscope
 from landscope.reproduce import (
-    REPRODUCTIONS,
     Verdict,
     catalog,
     config_path,
@@ -41,8 +40,6 @@ def test_gurari_entries_are_in_the_catalog(name):
     for cfg in entry.configs:  # each names a shipped YAML that validates
         assert config_path(cfg).is_file()
         assert load_reproduction_config(cfg)["name"].startswith("gurari-")
-    # the old CLI table still lists it (until the CLI reads the catalog)
-    assert REPRODUCTIONS[name] == (entry.run, entry.description)
 
 
 def test_unknown_entry_names_the_catalog():

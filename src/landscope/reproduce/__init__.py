@@ -7,22 +7,16 @@ paper's statements checked against our numbers with computed verdicts (:class:`C
 an entry (``entry.run(out, quick=..., progress=...)``) trains what it needs, runs the analyses,
 and writes ``report.md``, ``report.html``, ``results.json`` (with ``"checks"``) and figures.
 
-The built-in entries register themselves when their modules are imported below.
+Every module of this package is imported below; the entry modules call :func:`register` when
+imported, so adding a reproduction is adding one module (``_<paper>_<item>.py``) that registers
+its entry -- no list to edit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import pkgutil
 
-# the built-in entries (each module calls ``register`` on import)
-from landscope.reproduce import (  # noqa: F401  (imported for their registration)
-    _goodfellow,
-    _gurari_fig2,
-    _gurari_optim,
-    _gurari_spectrum,
-    _gurari_table1,
-    _gurari_toy,
-)
 from landscope.reproduce._catalog import (
     Check,
     Reproduction,
@@ -46,12 +40,12 @@ __all__ = [
     "get_reproduction",
     "load_reproduction_config",
     "register",
-    # compatibility (the old CLI)
-    "REPRODUCTIONS",
 ]
 
-#: name -> (run function, one-line description) of every entry: the old table, kept for the CLI
-#: until it reads :func:`catalog` (to be removed then).
-REPRODUCTIONS: dict[str, tuple[Callable[..., dict], str]] = {
-    entry.name: (entry.run, entry.description) for entry in catalog()
-}
+
+def _import_entry_modules() -> None:
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        importlib.import_module(f"{__name__}.{module}")
+
+
+_import_entry_modules()
