@@ -102,6 +102,14 @@ def test_one_minimum_check_fails_on_a_second_minimum_and_on_a_flat_line():
     assert _verdict(gc.one_minimum_check(A, (A - 0.5) ** 2, at_least=0.8, **kw)) is D
 
 
+def test_line_minima_counts_the_solution_end_but_not_the_start():
+    rises_first = 1.0 + np.sin(np.pi * A) - A  # uphill from the start, then down to alpha = 1
+    assert gc.line_minima(A, rises_first, 0.0, 1.0).tolist() == [1.0]
+    assert gc.line_minima(A, (A - 0.5) ** 2, 0.0, 1.0).tolist() == [0.5]
+    assert gc.line_minima(A, (A - 0.5) ** 2, 0.0, 0.45).tolist() == [0.45]  # the far end counts
+    assert gc.line_minima(A, A, 0.0, 1.0).tolist() == []  # rising all the way: none met
+
+
 def test_monotone_decrease_check_fails_on_a_bump_and_on_a_flat_tile():
     kw = {"claim": "c", "where": "w"}
     assert _verdict(gc.monotone_decrease_check(A, GOOD_LINE, **kw)) is R

@@ -45,13 +45,17 @@ __all__ = [
 def line_minima(
     alphas: np.ndarray, values: np.ndarray, lo: float, hi: float, *, rtol: float = 0.0
 ) -> np.ndarray:
-    """The alphas of the strict local minima of the curve restricted to ``lo <= alpha <= hi``
-    (an end of the window counts when it is below its one neighbour inside the window)."""
+    """The alphas of the strict local minima met walking along the line from ``lo`` to ``hi``:
+    local minima of the curve restricted to ``lo <= alpha <= hi``, where the far end ``hi`` (the
+    solution) counts when it is below its neighbour, and the near end ``lo`` (where the walk
+    starts, e.g. a random point) does not: a line that rises at first has a barrier there, not
+    a minimum."""
     from landscope.landscape import local_minima
 
     alphas, values = np.asarray(alphas, dtype=np.float64), np.asarray(values, dtype=np.float64)
     inside = (alphas >= lo) & (alphas <= hi)
-    return alphas[inside][local_minima(values[inside], rtol=rtol)]
+    idx = local_minima(values[inside], rtol=rtol)
+    return alphas[inside][idx[idx > 0]]
 
 
 def _fmt(alphas: np.ndarray) -> str:

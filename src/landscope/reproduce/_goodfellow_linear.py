@@ -5,9 +5,9 @@ Every verdict is computed through the generic library path: losses along lines a
 :func:`landscope.landscape.interpolate` / :func:`~landscope.landscape.surface` on a
 :class:`~landscope.Problem`, gradient descent with :meth:`Problem.loss_and_gradient`, curvature with
 :class:`landscope.curvature.HessianOperator`.  The closed forms of the factored model
-(:mod:`landscope.landscape._linear`: loss, Hessian, interpolation, gradient descent) are the
-independent references the tests compare these with; the entries only report the agreement of the
-generic curves with ``(1 - w1 w2)^2``.
+(:mod:`landscope.landscape._linear`: loss, Hessian, interpolation, gradient descent) are only the
+independent references the tests compare these with (``tests/test_reproduce_goodfellow.py``); no
+verdict uses them, so a wrong operator or a wrong line evaluation changes the verdicts.
 """
 
 from __future__ import annotations
