@@ -1,7 +1,16 @@
 """Root typer application: the core commands at the top level, the analyses of a recorded run
-under ``landscope analyze``.  Command modules define module-level commands and ``register(app)``."""
+under ``landscope analyze``.
+
+Command modules (every ``landscope/cli/_*.py`` but this one and ``_common``) are discovered: a
+module's ``register(app)`` adds top-level commands, its ``register_analyses(analyze_app)`` adds
+``landscope analyze ...`` commands.  A new analysis adds its own ``cli/_<name>.py``; nothing here
+changes.
+"""
 
 from __future__ import annotations
+
+import importlib
+import pkgutil
 
 import typer
 
@@ -45,11 +54,16 @@ def _register_all() -> None:
     if _registered:
         return
     _registered = True
-    from landscope.cli import _commands, _landscape, _subspace
+    import landscope.cli as package
 
-    _commands.register(app)
-    _landscape.register(analyze_app)
-    _subspace.register(analyze_app)
+    for name in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
+        if not name.startswith("_") or name in ("_app", "_common"):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{name}")
+        if hasattr(module, "register"):
+            module.register(app)
+        if hasattr(module, "register_analyses"):
+            module.register_analyses(analyze_app)
     app.add_typer(analyze_app, name="analyze")
     for info in list(analyze_app.registered_commands):
         name = info.name or typer.main.get_command_name(info.callback.__name__)
@@ -60,5 +74,7 @@ def _register_all() -> None:
 
 
 def main() -> None:
+    from landscope.cli._common import run_app
+
     _register_all()
-    app()
+    run_app(app)  # a damaged or locked run folder: one error line, never a traceback

@@ -434,7 +434,7 @@ def surface(
     typer.echo("\n".join(["wrote:", *written]))
 
 
-def register(app: typer.Typer) -> None:
+def register_analyses(app: typer.Typer) -> None:
     """Add ``interpolate``, ``project`` and ``surface`` to ``app`` (the root app adds them under
     ``landscope analyze``)."""
     for command in (interpolate, project, surface):

@@ -183,6 +183,6 @@ def _spectrum(run, analysis, dtype: str | None, summary: dict, out: Path) -> lis
     ]
 
 
-def register(app: typer.Typer) -> None:
+def register_analyses(app: typer.Typer) -> None:
     """Add ``subspace`` to ``app`` (the root app adds it under ``landscope analyze``)."""
     app.command()(subspace)
