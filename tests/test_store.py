@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from landscope.problem import ParameterLayout
-from landscope.runs import Run, TrajectoryWriter, open_run
+from landscope.runs import Run, RunLockedError, TrajectoryWriter, open_run
 
 
 def _rows(n: int, p: int, dtype: str, seed: int = 0) -> np.ndarray:
@@ -547,7 +547,7 @@ def test_create_refuses_to_clobber(tmp_path):
 
 def test_one_writer_per_folder(tmp_path):
     w = TrajectoryWriter.create(tmp_path / "r", meta={})
-    with pytest.raises(RuntimeError, match="being written by another TrajectoryWriter"):
+    with pytest.raises(RunLockedError, match="being written by another process"):
         TrajectoryWriter.open_for_resume(tmp_path / "r")
     w.close()
     TrajectoryWriter.open_for_resume(tmp_path / "r").close()

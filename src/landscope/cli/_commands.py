@@ -1,5 +1,5 @@
-"""Core commands: version, datasets, models, validate, evaluate, train, runs show, hessian and
-reproduce.  Each command is a module-level function; :func:`register` adds them to an app."""
+"""Core commands: version, datasets, models, validate, evaluate, train, runs show, runs check,
+hessian and reproduce.  Each command is a module-level function; :func:`register` adds them to an app."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from landscope.cli._common import (
     NoProgress,
     fail,
     load_config_or_fail,
+    one_line_errors,
     open_run_or_fail,
     print_table,
 )
@@ -105,12 +106,20 @@ def train(
     resume: Annotated[
         Path | None, typer.Option(help="continue the interrupted run in this folder")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="replace an existing run folder")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="replace the run in an existing run folder (files training did not write, "
+            "e.g. hessian.json or notes, are kept)"
+        ),
+    ] = False,
     no_progress: NoProgress = False,
 ) -> None:
     """Train as CONFIG says, recording the trajectory (parameters, updates, minibatches,
-    losses) to a crash-safe run folder; --resume RUN continues an interrupted run exactly."""
+    losses) to a crash-safe run folder; --resume RUN continues an interrupted run exactly.
+    Ctrl-C (exit code 130) and SIGTERM (143) leave a checkpoint to resume from."""
     from landscope.config import ConfigError
+    from landscope.runs import DamagedRunError, RunExistsError, RunLockedError, owned_by_run
     from landscope.training import NonFiniteLossError, TrainingInterrupted
     from landscope.training import train as run_training
 
@@ -118,17 +127,41 @@ def train(
         fail("give CONFIG and --out RUN_DIR, or --resume RUN_DIR")
     if resume is not None and out is not None and out != resume:
         fail("--out and --resume name different folders")
+    if resume is not None and overwrite:
+        fail("give --resume or --overwrite, not both")
     target = resume if resume is not None else out
+    if overwrite and (target / "meta.json").is_file():
+        kept = owned_by_run(target)[1]
+        if kept:
+            typer.echo(
+                f"--overwrite: replacing the run in {target}; keeping what training did not write "
+                f"there: {', '.join(kept)} (from before; they may describe the old run)",
+                err=True,
+            )
     try:
         run = run_training(
             config, target, resume=resume is not None, overwrite=overwrite, progress=not no_progress
+        )
+    except RunExistsError as exc:
+        fail(
+            f"run folder {exc.path} exists and is not empty: add --overwrite to replace the run "
+            f"in it (files training did not write are kept), or continue it with --resume {exc.path}"
+        )
+    except RunLockedError as exc:
+        fail(str(exc))
+    except DamagedRunError as exc:
+        if resume is None:
+            fail(str(exc))
+        fail(
+            f"cannot --resume {target}: {exc}; the records on disk stay readable; to train the "
+            "run again from step 0 give its config with --overwrite"
         )
     except (ConfigError, FileExistsError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     except NonFiniteLossError as exc:
         fail(str(exc), code=3)
     except TrainingInterrupted as exc:
-        fail(str(exc), code=130)
+        fail(str(exc), code=exc.exit_code)
     summary = run.read_json("summary.json")
     final = summary.get("final", {})
     parts = [f"{summary['total_steps']} steps", f"{summary['seconds']:.1f} s"]
@@ -142,17 +175,23 @@ def runs_show(
     run_dir: Annotated[Path, typer.Argument(help="run folder")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Print what a run holds: config, series (rows, step range, shape), summary."""
+    """Print what a run holds: config, series (rows, step range, shape), summary.  Chunk files
+    found missing or truncated are listed, and the exit code is then 1."""
     run = open_run_or_fail(run_dir)
-    info = run.summary()
+    with one_line_errors():
+        info = run.summary()
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
+        _fail_if_damaged(run, run_dir)
         return
     cfg = run.config
-    typer.echo(
-        f"run {run_dir}: {cfg.get('name')} (seed {cfg.get('seed')}), "
-        f"data {cfg['data']['name']}, model {cfg['model']['name']}, p = {run.meta.get('num_params')}"
-    )
+    if cfg:
+        typer.echo(
+            f"run {run_dir}: {cfg.get('name')} (seed {cfg.get('seed')}), data "
+            f"{cfg['data']['name']}, model {cfg['model']['name']}, p = {run.meta.get('num_params')}"
+        )
+    else:
+        typer.echo(f"run {run_dir} (no config: not written by landscope train)")
     series = info.get("series", {})
     rows = [
         {"series": k, **{kk: vv for kk, vv in v.items() if not isinstance(vv, dict)}}
@@ -162,9 +201,55 @@ def runs_show(
         print_table(rows, list(rows[0].keys()), "series")
     if info.get("summary"):
         typer.echo(json.dumps(info["summary"], indent=2, default=str))
-    elif not (Path(run_dir) / "summary.json").exists():
+    elif cfg and not (Path(run_dir) / "summary.json").exists():
         typer.echo(f"run not finished (resume with: landscope train --resume {run_dir})")
     sys.stdout.flush()
+    _fail_if_damaged(run, run_dir)
+
+
+def _fail_if_damaged(run, run_dir: Path) -> None:
+    if not run.damage:
+        return
+    for problem in run.damage:  # on stdout, with the rest of what the run holds
+        typer.echo(f"damaged: {problem.message()}")
+    n = len(run.damage)
+    fail(
+        f"run {run_dir} is damaged: {n} chunk file{'s are' if n > 1 else ' is'} missing or "
+        f"truncated (landscope runs check {run_dir} checks every chunk)",
+        code=1,
+    )
+
+
+def runs_check(
+    run_dir: Annotated[Path, typer.Argument(help="run folder")],
+    checksums: Annotated[
+        bool,
+        typer.Option(
+            "--checksums", help="also verify the crc32 recorded when each chunk was written"
+        ),
+    ] = False,
+) -> None:
+    """Check every committed chunk file of a run: present, of the right size, decodable, steps
+    increasing, params and updates finite; with --checksums also the crc32 recorded at write
+    time.  Lists each problem (file, series, steps lost); exit code 1 when there is one."""
+    run = open_run_or_fail(run_dir)
+    with one_line_errors():
+        report = run.check(checksums=checksums)
+    checked = f"{report.chunks} chunk files of {len(run.series())} series"
+    if checksums:
+        checked += f", {report.verified} checksums verified" + (
+            f", {report.unverified} chunks without a recorded checksum (written by an "
+            "older landscope)"
+            if report.unverified
+            else ""
+        )
+    for problem in report.problems:
+        typer.echo(problem.message())
+    if report.ok:
+        typer.echo(f"run {run_dir}: OK ({checked})")
+        return
+    n = len(report.problems)
+    fail(f"run {run_dir} is damaged: {n} problem{'s' if n > 1 else ''} ({checked})", code=1)
 
 
 # --- hessian ----------------------------------------------------------------------------------
@@ -225,9 +310,44 @@ def hessian(
 ) -> None:
     """Top-k Hessian eigenpairs of the full-dataset loss (matrix-free Lanczos on exact
     Hessian-vector products), with explicit residuals, optional density and trace."""
-    from landscope.config import build_problems
     from landscope.curvature import SummarySettings, curvature_summary, format_table
 
+    with one_line_errors():  # a damaged chunk of the run: one line naming it
+        problem, theta, chosen = _hessian_input(target, step, split, dtype)
+        try:
+            summary = curvature_summary(
+                problem,
+                theta,
+                SummarySettings(
+                    top_k=top_k,
+                    which=which.value,
+                    layer=layer,
+                    density=density,
+                    trace=trace,
+                    seed=seed,
+                    tol=tol,
+                    backend=backend.value,
+                ),
+            )
+        except (KeyError, ValueError) as exc:
+            fail(str(exc).strip("'\""))
+    summary = {"target": str(target), "step": chosen, "split": split.value, **summary}
+    typer.echo(format_table(summary))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(summary, indent=2, default=float))
+        typer.echo(f"wrote {out}")
+
+
+def _hessian_input(target: Path, step: int | None, split: Split, dtype: DType | None):
+    """``(problem, theta, step)`` of ``landscope hessian``: a run at a recorded step (theta must
+    be finite), or a config's model at initialization (step 0)."""
+    import torch
+
+    from landscope.config import build_problems
+
+    if not target.exists():
+        fail(f"no run folder or config file at {target}")
     precision = None if dtype is None else dtype.value
     run = open_run_or_fail(target) if target.is_dir() else None
     if run is not None:
@@ -245,33 +365,18 @@ def hessian(
     problem = train_problem if split is Split.train else test_problem
     if problem is None:
         fail("the dataset has no test split")
-    if run is not None:
-        theta = run.theta(chosen, like=problem)
-    else:  # the config's model at initialization
+    if run is None:  # the config's model at initialization
         theta = train_problem.theta_from_model().to(device=problem.device, dtype=problem.dtype)
-    try:
-        summary = curvature_summary(
-            problem,
-            theta,
-            SummarySettings(
-                top_k=top_k,
-                which=which.value,
-                layer=layer,
-                density=density,
-                trace=trace,
-                seed=seed,
-                tol=tol,
-                backend=backend.value,
-            ),
+        return problem, theta, chosen
+    theta = run.theta(chosen, like=problem)
+    bad = int((~torch.isfinite(theta)).sum())
+    if bad:
+        fail(
+            f"theta at step {chosen} of run {target} is not finite ({bad} of {theta.numel()} "
+            "entries NaN or inf): the run diverged there, or its params chunk is damaged "
+            f"(landscope runs check {target})"
         )
-    except (KeyError, ValueError) as exc:
-        fail(str(exc).strip("'\""))
-    summary = {"target": str(target), "step": chosen, "split": split.value, **summary}
-    typer.echo(format_table(summary))
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(summary, indent=2, default=float))
-        typer.echo(f"wrote {out}")
+    return problem, theta, chosen
 
 
 # --- reproduce --------------------------------------------------------------------------------
@@ -391,6 +496,7 @@ def register(app: typer.Typer) -> None:
         app.command()(command)
     runs_app = typer.Typer(help="Inspect recorded runs.", no_args_is_help=True)
     runs_app.command("show")(runs_show)
+    runs_app.command("check")(runs_check)
     app.add_typer(runs_app, name="runs")
     app.command()(hessian)
     app.command()(reproduce)

@@ -3,8 +3,9 @@ flag, the dtype choice and the table printer."""
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -15,8 +16,10 @@ __all__ = [
     "NoProgress",
     "fail",
     "load_config_or_fail",
+    "one_line_errors",
     "open_run_or_fail",
     "print_table",
+    "run_app",
 ]
 
 #: The one progress flag of every long command (bars are off when stderr is not a terminal too).
@@ -38,6 +41,33 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``error: message`` (one line, red, to stderr) and exit with ``code``."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def _run_errors() -> tuple[type[Exception], ...]:
+    from landscope.runs import DamagedRunError, RunLockedError
+
+    return (DamagedRunError, RunLockedError)
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Inside a command: a damaged run (a chunk file missing or truncated, a damaged
+    ``committed.json`` or checkpoint) or a run another process is writing, raised anywhere
+    below, becomes ``error: ...`` (exit code 2) instead of a traceback."""
+    try:
+        yield
+    except _run_errors() as exc:
+        fail(str(exc))
+
+
+def run_app(app: typer.Typer) -> None:
+    """Run the application; the errors of :func:`one_line_errors` raised by any command (also
+    those that do not catch them) end as one ``error:`` line with exit code 2."""
+    try:
+        app()
+    except _run_errors() as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise SystemExit(2) from None
 
 
 def open_run_or_fail(run_dir: Path):

@@ -209,15 +209,39 @@ class EvalConfig(StepSelection):
 
 
 class RecordConfig(_Strict):
-    """What the trajectory store holds."""
+    """What the trajectory store holds, how often, and how it is stored.
+
+    Strides: ``params.every`` is the stride of theta *and* of ``updates`` (the update of each
+    recorded params step, so ``params[t] + updates[t] = theta(t+1)`` for every recorded t);
+    ``batches_every`` that of the minibatch records (indices, loss, penalty values: they can
+    also be recomputed, a minibatch is a function of (seed, step)); ``lr`` is recorded every
+    update (8 bytes a step); ``eval`` has its own selection.
+
+    Size on disk per recorded step, without compression: ``4 p`` bytes each for ``params`` and
+    ``updates`` in float32 (8 p in float64), ``8 * batch_size + 8`` for the minibatch and 8 for
+    ``lr``, plus 8 bytes of step per record of each series; e.g. 4.3 kB a step for the Iris net
+    (p = 515, batch 20) and 141 kB for the digits net (p = 17,610, batch 64).  ``compression``
+    (Blosc, byte shuffle) shrinks that; measured sizes and write cost:
+    ``benchmarks/results/compression.md``.
+    """
 
     params: StepSelection = Field(default_factory=lambda: StepSelection(every=1))
-    updates: bool = Field(True, description="theta(t+1) - theta(t) at every recorded params step")
-    batches: bool = Field(True, description="minibatch indices and minibatch loss at every step")
+    updates: bool = Field(
+        True, description="theta(t+1) - theta(t) at every recorded params step (its stride)"
+    )
+    batches: bool = Field(True, description="minibatch indices and minibatch loss")
+    batches_every: int = Field(
+        1, ge=1, description="record the minibatch of every k-th update (1: every update)"
+    )
     lr: bool = True
     eval: EvalConfig = Field(default_factory=EvalConfig)
     flush_every: int = Field(
         256, ge=1, description="steps between flushes to disk (and checkpoints)"
+    )
+    compression: Literal["none", "lz4", "zstd"] = Field(
+        "none",
+        description="chunk compression of every series: none, lz4 or zstd (Blosc with byte "
+        "shuffle); see benchmarks/results/compression.md",
     )
 
 

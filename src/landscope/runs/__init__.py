@@ -14,19 +14,39 @@ Example (a run folder written by ``landscope train``)::
     theta = run.theta("last", like=train)          # (p,) tensor on train's device and dtype
     for steps, block in run.iter_thetas(run.select_steps(every=10), like=train):
         ...                                        # (b, p) blocks of theta(t)
+
+A damaged run folder (a chunk file deleted, truncated or changed) is never read as data: the
+reads that need the damaged chunk raise :class:`DamagedRunError` naming the file, the series
+and the steps; :meth:`Run.check` (``landscope runs check``) checks every chunk.
 """
 
+from landscope.runs._check import ChunkProblem, RunCheck
+from landscope.runs._format import (
+    COMPRESSIONS,
+    DamagedRunError,
+    RunExistsError,
+    RunLockedError,
+)
 from landscope.runs._run import Run, open_run
 from landscope.runs._series import Series, analysis_series
-from landscope.runs._store import TrajectoryWriter
+from landscope.runs._store import TrajectoryWriter, owned_by_run
 
 __all__ = [
     # the format
     "Series",
     "analysis_series",
+    "COMPRESSIONS",
     # writing
     "TrajectoryWriter",
+    "owned_by_run",
     # reading, and the run service (problems, theta at a step)
     "Run",
     "open_run",
+    # integrity: every reader raises DamagedRunError rather than read a damaged chunk
+    "DamagedRunError",
+    "RunCheck",
+    "ChunkProblem",
+    # errors of writers
+    "RunExistsError",
+    "RunLockedError",
 ]

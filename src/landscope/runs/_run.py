@@ -3,6 +3,11 @@
 A :class:`Run` may be opened while a writer (in another process) is still appending:
 it only ever reads rows below the committed lengths of ``committed.json``;
 :meth:`Run.refresh` picks up rows committed since.
+
+Nothing damaged is ever read as data: before each read the chunk files it touches are checked
+for presence and size (zarr would read a missing chunk as zeros), a chunk that does not decode
+and steps that do not increase are errors, and each names the file, the series and the steps
+(:class:`~landscope.runs.DamagedRunError`).  :meth:`Run.check` checks every chunk.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 
 from landscope.problem import ParameterLayout
 from landscope.runs import _format as fmt
+from landscope.runs._check import ChunkProblem, RunCheck, check_chunks, problem_at, scan_sizes
 from landscope.runs._series import Series
 
 if TYPE_CHECKING:
@@ -34,6 +40,7 @@ def open_run(path: str | Path) -> Run:
     Raises:
         FileNotFoundError: ``path`` does not exist or is not a run folder; the message names
             what is missing.
+        DamagedRunError: ``meta.json`` or ``committed.json`` is damaged (not valid JSON).
     """
     return Run(path)
 
@@ -46,12 +53,17 @@ class Run:
         meta: ``meta.json`` (the resolved config, versions, parameter layout, ...).
         config: ``meta["config"]`` (an empty dict when the run has none).
         layout: the :class:`~landscope.problem.ParameterLayout` of ``meta["layout"]``, or None.
+        damage: the chunk files found missing or of the wrong size when the run was opened (or
+            last refreshed): a stat per chunk file, cheap; reads of their rows raise
+            :class:`~landscope.runs.DamagedRunError`.  :meth:`check` looks deeper.
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         fmt.check_run_folder(self.path)
         self.meta: dict = fmt.read_json_file(self.path / fmt.META)
+        if not isinstance(self.meta, dict):
+            raise fmt.DamagedRunError(f"{self.path / fmt.META} is damaged (not a JSON object)")
         self._arrays: dict[tuple[str, str], Any] = {}
         self.refresh()
 
@@ -68,7 +80,20 @@ class Run:
         """Re-read the committed lengths (rows committed by a running writer since)."""
         self._committed = fmt.read_committed(self.path)["series"]
         self._steps: dict[str, np.ndarray] = {}
+        self._grids: dict[tuple[str, str], fmt.ChunkGrid] = {}
+        self.damage: list[ChunkProblem] = scan_sizes(self)
         return self
+
+    def check(self, *, checksums: bool = False) -> RunCheck:
+        """Check every committed chunk file: presence, size, that it decodes, that each series'
+        steps increase and that ``params`` / ``updates`` are finite; with ``checksums`` also
+        the crc32 the writer recorded (store version 2).  Reads every chunk once.
+
+        Returns:
+            a :class:`~landscope.runs.RunCheck`: ``problems`` (one line each with
+            ``message()``), ``ok``, the numbers of chunks checked and checksums verified.
+        """
+        return check_chunks(self, checksums=checksums)
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, {len(self._committed)} series)"
@@ -94,8 +119,25 @@ class Run:
         """The steps of the committed rows of ``name``: int64, shape (rows,), strictly increasing."""
         if name not in self._steps:
             n = self.num_rows(name)
-            steps = self._array(name, "steps", n)[:n] if n else np.zeros(0, dtype=np.int64)
+            grid = self._grid(name, "steps")
+            steps = (
+                self._checked_read(name, "steps", range(grid.num_row_chunks), range(1), slice(0, n))
+                if n
+                else np.zeros(0, dtype=np.int64)
+            )
             steps = np.asarray(steps, dtype=np.int64)
+            back = np.flatnonzero(np.diff(steps) <= 0)
+            if back.size:  # a damaged steps chunk (same size, other bytes): say which
+                row = int(back[0]) + 1
+                c = row // grid.chunk_rows
+                raise ChunkProblem(
+                    name,
+                    "steps",
+                    grid.path(c, 0),
+                    f"steps do not increase: step {int(steps[row])} at row {row} follows "
+                    f"{int(steps[row - 1])}",
+                    (c * grid.chunk_rows, grid.row_range(c)[1] - 1),
+                ).error()
             steps.flags.writeable = False
             self._steps[name] = steps
         return self._steps[name]
@@ -133,16 +175,24 @@ class Run:
         dtype = np.dtype(entry["dtype"])
         rows = self._select_rows(name, steps, start, stop)
         cols = self._select_columns(name, shape, columns, layer)
-        array = self._array(name, "values", int(entry["rows"]))
+        return self._read_rows(name, rows, cols, shape, dtype)
+
+    def _read_rows(self, name, rows, cols, shape, dtype) -> np.ndarray:
+        """Rows (a slice or sorted-or-not indices) and columns of ``name``'s values, after
+        checking the chunk files they live in."""
         rest = (slice(None),) * max(len(shape) - 1, 0)
+        grid = self._grid(name, "values")
         if isinstance(rows, slice):
             if rows.stop <= rows.start:
                 return np.zeros((0, *_selected_shape(shape, cols)), dtype=dtype)
+            chunks = range(rows.start // grid.chunk_rows, (rows.stop - 1) // grid.chunk_rows + 1)
+            blocks = grid.blocks_of(cols)
             if cols is None:
-                return np.asarray(array[(rows, *(slice(None),) * len(shape))])
+                sel = (rows, *(slice(None),) * len(shape))
+                return self._checked_read(name, "values", chunks, blocks, sel)
             if isinstance(cols, slice):
-                return np.asarray(array[(rows, cols, *rest)])
-            return np.asarray(array.get_orthogonal_selection((rows, cols, *rest)))
+                return self._checked_read(name, "values", chunks, blocks, (rows, cols, *rest))
+            return self._checked_read(name, "values", chunks, blocks, (rows, cols, *rest), True)
         if rows.size == 0:
             return np.zeros((0, *_selected_shape(shape, cols)), dtype=dtype)
         unique, inverse = np.unique(rows, return_inverse=True)
@@ -151,12 +201,38 @@ class Run:
             if cols is None and not shape
             else (unique, slice(None) if cols is None else cols, *rest)
         )
-        out = np.asarray(array.get_orthogonal_selection(sel))
+        chunks = np.unique(unique // grid.chunk_rows)
+        out = self._checked_read(name, "values", chunks, grid.blocks_of(cols), sel, True)
         return (
             out
             if unique.size == rows.size and np.array_equal(unique, rows)
             else out[inverse.reshape(-1)]
         )
+
+    def _checked_read(self, name, kind, chunks, blocks, selection, orthogonal=False):
+        """``array[selection]`` of ``name``'s ``kind`` array, after checking that the chunk
+        files ``chunks`` x ``blocks`` it touches exist with the right size; a chunk that then
+        fails to decode is named too (:class:`DamagedRunError`)."""
+        grid = self._grid(name, kind)
+        for c in chunks:
+            for j in blocks:
+                what = grid.size_problem(grid.path(int(c), int(j)))
+                if what is not None:
+                    raise problem_at(self, name, grid, int(c), int(j), what).error()
+        array = self._array(name, kind, grid.rows)
+        try:
+            if orthogonal:
+                return np.asarray(array.get_orthogonal_selection(selection))
+            return np.asarray(array[selection])
+        except Exception as exc:  # a codec or shape error: find the chunk that does not decode
+            for c in chunks:
+                for j in blocks:
+                    try:
+                        grid.decode(grid.path(int(c), int(j)))
+                    except Exception as bad:
+                        what = f"does not decode: {bad}"
+                        raise problem_at(self, name, grid, int(c), int(j), what).error() from exc
+            raise
 
     def read_json(self, name: str) -> Any:
         """A JSON file of the run folder (``.json`` added if missing), e.g. ``summary.json``."""
@@ -179,11 +255,14 @@ class Run:
         series = {}
         for name, entry in self._committed.items():
             n = int(entry["rows"])
-            steps_array = self._array(name, "steps", n) if n else None
+            try:
+                steps = self.steps(name)
+            except fmt.DamagedRunError:
+                steps = None  # listed in "damage"
             series[name] = {
                 "rows": n,
-                "first_step": int(steps_array[0]) if n else None,
-                "last_step": int(steps_array[n - 1]) if n else None,
+                "first_step": int(steps[0]) if n and steps is not None else None,
+                "last_step": int(steps[n - 1]) if n and steps is not None else None,
                 "shape": list(entry["shape"]),
                 "dtype": np.dtype(entry["dtype"]).name,
                 "bytes": fmt.folder_bytes(fmt.series_path(self.path, name)),
@@ -196,6 +275,7 @@ class Run:
             "bytes_on_disk": fmt.folder_bytes(self.path),
             "has_checkpoint": (self.path / fmt.CHECKPOINT).exists(),
             "summary": fmt.read_json_file(summary_file) if summary_file.exists() else None,
+            "damage": [p.message() for p in self.damage],
         }
 
     # --- the run as a problem: the run service ----------------------------------------------
@@ -398,6 +478,21 @@ class Run:
                 f"run {self.path} has no series {name!r}; series are {self.series()}"
             ) from None
 
+    def _grid(self, name: str, kind: str) -> fmt.ChunkGrid:
+        """Where the chunk files of ``name``'s ``kind`` array are and their sizes."""
+        key = (name, kind)
+        grid = self._grids.get(key)
+        if grid is None:
+            entry = self._entry(name)
+            compressor = fmt.COMPRESSIONS.get(entry.get("compression", "none"), "unknown")
+            if compressor == "unknown":  # written by a newer landscope: ask zarr's metadata
+                compressor = fmt.array_metadata(fmt.series_path(self.path, name) / kind).get(
+                    "compressor"
+                )
+            grid = fmt.ChunkGrid(fmt.series_path(self.path, name) / kind, entry, kind, compressor)
+            self._grids[key] = grid
+        return grid
+
     def _array(self, name: str, kind: str, rows: int):
         """The zarr array, reopened when it has fewer than the ``rows`` committed since."""
         key = (name, kind)
@@ -405,7 +500,7 @@ class Run:
         if array is None or array.shape[0] < rows:
             array = fmt.open_array_readonly(fmt.series_path(self.path, name) / kind)
             if array.shape[0] < rows:  # the writer grows .zarray before it commits rows
-                raise ValueError(
+                raise fmt.DamagedRunError(
                     f"{fmt.series_path(self.path, name) / kind} has {array.shape[0]} rows but "
                     f"{fmt.COMMITTED} commits {rows}: the run folder was modified by hand"
                 )

@@ -20,9 +20,16 @@ chunks); zarr writes the array metadata and does all the reading.  Two measured 
 costs 1.7-3 times the atomic file write used here (28 vs 16 ms for p = 17,610; 2.9 vs 1.0 ms
 for p = 515), and zarr 3.0 - 3.1.2 rewrites chunk files in place, so a partly filled chunk
 that already holds committed rows could be torn by a kill; here every chunk file is
-replaced atomically whatever the zarr version.  No compression: on real SGD trajectories
-Blosc-lz4 saves only ~20% of the bytes (1.4x even after XOR with the previous row) for more
-CPU time than the write it saves.
+replaced atomically whatever the zarr version.  A series may be stored compressed
+(``compression="lz4"`` / ``"zstd"``: Blosc with byte shuffle, encoded here on the I/O thread,
+decoded by zarr); sizes and write cost on real runs are in ``benchmarks/results/compression.md``.
+
+Integrity: with every chunk file the writer records the crc32 of the rows it holds in
+``series/<name>/checksums.json`` (written atomically after the chunk files of a flush and
+before ``committed.json``), so that ``Run.check(checksums=True)`` / ``landscope runs check
+--checksums`` finds a chunk whose bytes changed afterwards.  The checksum covers only the rows
+the chunk held when it was written, so a partial chunk rewritten with more rows keeps a valid
+entry until the next one lands (a kill in between is no false alarm).
 """
 
 from __future__ import annotations
@@ -81,6 +88,12 @@ class _Series:
         self.column_chunk: int | None = decl["column_chunk"]
         self.steps_chunk_rows: int = decl["steps_chunk_rows"]
         self.description: str = decl.get("description", "")
+        self.compression: str = decl.get("compression", "none")
+        self.codec = fmt.get_codec(fmt.COMPRESSIONS[self.compression])
+        # crc32 of the chunk files written: {"values": {key: [rows, crc]}, "steps": {...}};
+        # touched by the I/O thread only (and by the caller while the I/O thread is idle)
+        self.sums: dict[str, dict[str, list[int]]] = {"values": {}, "steps": {}}
+        self.sums_dirty = False  # chunks were queued since checksums.json was last queued
         self.rows = 0  # rows appended so far (written, queued or buffered)
         self.last_step: int | None = None
         self.vbufs = [_Buffer(self.chunk_rows, self.shape, self.dtype)]
@@ -104,14 +117,24 @@ class _Series:
             "column_chunk": self.column_chunk,
             "steps_chunk_rows": self.steps_chunk_rows,
             "description": self.description,
+            "compression": self.compression,
         }
 
     # --- the I/O side: write one chunk (all its column blocks) from a buffer -----------------
-    def write_values(self, buf: _Buffer, chunk: int, durable: bool) -> None:
-        folder = self.path / "values"
+    def _write_chunk(self, kind: str, key: str, data: np.ndarray, rows: int, durable: bool):
+        """Write one chunk file (encoded when the series is compressed) and record the crc32
+        of its first ``rows`` rows."""
+        # a compressed chunk is encoded from a copy: the caller may be appending rows past
+        # ``rows`` to the same buffer meanwhile (those are not committed; raw writes copy them
+        # as they are)
+        encoded = data if self.codec is None else self.codec.encode(data.copy())
+        fmt.write_atomic(self.path / kind / key, encoded, durable=durable)
+        self.sums[kind][key] = [rows, fmt.crc32_rows(data, rows)]
+
+    def write_values(self, buf: _Buffer, chunk: int, rows: int, durable: bool) -> None:
         ndim = len(self.shape)
         if self.blocks == 1:
-            fmt.write_atomic(folder / fmt.chunk_key(chunk, 0, ndim), buf.data, durable=durable)
+            self._write_chunk("values", fmt.chunk_key(chunk, 0, ndim), buf.data, rows, durable)
             return
         cc = self.column_chunk
         if self._scratch is None:
@@ -121,12 +144,25 @@ class _Series:
             self._scratch[:, : b - a] = buf.data[:, a:b]
             if b - a < cc:  # format 2 stores edge chunks padded to the full chunk shape
                 self._scratch[:, b - a :] = 0
-            fmt.write_atomic(folder / fmt.chunk_key(chunk, j, ndim), self._scratch, durable=durable)
+            key = fmt.chunk_key(chunk, j, ndim)
+            self._write_chunk("values", key, self._scratch, rows, durable)
 
-    def write_steps(self, buf: _Buffer, chunk: int, durable: bool) -> None:
-        fmt.write_atomic(
-            self.path / "steps" / fmt.chunk_key(chunk, None, 0), buf.data, durable=durable
-        )
+    def write_steps(self, buf: _Buffer, chunk: int, rows: int, durable: bool) -> None:
+        self._write_chunk("steps", fmt.chunk_key(chunk, None, 0), buf.data, rows, durable)
+
+    def write_sums(self, durable: bool) -> None:
+        fmt.write_atomic(self.path / fmt.CHECKSUMS, fmt.checksums_bytes(self.sums), durable=durable)
+
+    def drop_sums_after(self, rows: int) -> bool:
+        """Forget the checksums that cover rows at or past ``rows`` (those chunks will be
+        rewritten with other rows); True when any was dropped."""
+        dropped = False
+        for kind, chunk_rows in (("values", self.chunk_rows), ("steps", self.steps_chunk_rows)):
+            for key, (n, _crc) in list(self.sums[kind].items()):
+                if int(key.split(".")[0]) * chunk_rows + n > rows:
+                    del self.sums[kind][key]
+                    dropped = True
+        return dropped
 
     def write_metadata(self, rows: int, durable: bool) -> None:
         """Set the first dimension of both arrays to ``rows`` (zarr readers see that many)."""
@@ -158,6 +194,8 @@ class TrajectoryWriter:
     Attributes:
         path: the run folder.
         meta: the run's ``meta.json`` contents.
+        kept: the names of the files and folders ``create(..., overwrite=True)`` kept because
+            the store did not write them (empty otherwise).
 
     Examples:
         >>> import tempfile, numpy as np
@@ -177,6 +215,9 @@ class TrajectoryWriter:
         self.meta = meta
         self.durable = durable
         self._series: dict[str, _Series] = {}
+        self._files: list[str] = []  # JSON files written with write_json (owned by the run)
+        self.compression = "none"  # of series declared without one
+        self.kept: list[str] = []
         self._lock_file = _lock
         self._closed = False
         self._changed = False  # anything to commit since the last commit
@@ -204,6 +245,7 @@ class TrajectoryWriter:
         overwrite: bool = False,
         background: bool = True,
         durable: bool = False,
+        compression: str = "none",
     ) -> TrajectoryWriter:
         """Make the run folder and write ``meta.json`` (atomically).
 
@@ -211,28 +253,38 @@ class TrajectoryWriter:
             run_dir: the run folder; created with its parents.  It must not exist or be empty.
             meta: JSON-serialisable description of the run (numpy / torch scalars and arrays,
                 paths are converted); readers get it back as ``Run.meta``.
-            overwrite: replace an existing run folder (only a run folder or an empty one is
-                ever deleted).
+            overwrite: replace the run in an existing run folder.  Only what the store wrote is
+                deleted (``meta.json``, ``committed.json``, ``series/``, ``checkpoint.pt`` and
+                the JSON files written with :meth:`write_json`, e.g. ``summary.json``); every
+                other file or folder (an analysis' output, notes) is kept and listed in
+                :attr:`kept`.  A folder that is not a run folder is never touched.
             background: write chunk files on a background thread (default), or in the calling
                 thread (simpler to debug, slower).
             durable: also fsync every file written (survives power loss, not only a killed
                 process; each flush then waits for the disk).
+            compression: the chunk compression of the series declared without one
+                (:data:`~landscope.runs.COMPRESSIONS`: ``"none"``, ``"lz4"``, ``"zstd"``);
+                kept in ``committed.json`` for the series declared after a resume.
 
         Raises:
-            FileExistsError: ``run_dir`` exists and is not empty, and ``overwrite`` is false.
-            RuntimeError: another writer holds the folder.
+            RunExistsError: ``run_dir`` exists and is not empty, and ``overwrite`` is false.
+            FileExistsError: ``overwrite`` is true but ``run_dir`` is not a run folder.
+            RunLockedError: another writer holds the folder.
         """
         path = Path(run_dir)
         if not isinstance(meta, dict):
             raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
         meta_bytes = fmt.dumps(meta)  # fail on unserialisable meta before touching the disk
+        compression = fmt.check_compression(compression)
         if path.exists() and not path.is_dir():
             raise FileExistsError(f"cannot create a run folder at {path}: a file is there")
+        kept: list[str] = []
         if path.is_dir() and any(c.name != fmt.LOCK for c in path.iterdir()):
             if not overwrite:
-                raise FileExistsError(
-                    f"run folder {path} exists and is not empty; pass overwrite=True to replace it, "
-                    "or open_for_resume to continue it"
+                raise fmt.RunExistsError(
+                    f"run folder {path} exists and is not empty; pass overwrite=True to replace "
+                    "the run in it, or open_for_resume to continue it",
+                    path,
                 )
             if not (path / fmt.META).exists() and not (path / fmt.COMMITTED).exists():
                 raise FileExistsError(
@@ -240,24 +292,33 @@ class TrajectoryWriter:
                     f"(no {fmt.META} or {fmt.COMMITTED})"
                 )
             lock = _acquire_lock(path)
-            _clear_folder(path, keep=fmt.LOCK)
+            try:
+                kept = _clear_run(path)
+            except BaseException:
+                _release_lock(lock)
+                raise
         else:
             path.mkdir(parents=True, exist_ok=True)
             lock = _acquire_lock(path)
         try:
             fmt.create_group(path / fmt.SERIES_DIR, {"landscope": fmt.FORMAT})
-            fmt.write_atomic(path / fmt.COMMITTED, _committed_bytes({}), durable=durable)
+            fmt.write_atomic(
+                path / fmt.COMMITTED, _committed_bytes({}, [], compression), durable=durable
+            )
             fmt.write_atomic(path / fmt.META, meta_bytes, durable=durable)  # last: marks a run
         except BaseException:
             _release_lock(lock)
             raise
-        return cls(
+        writer = cls(
             path,
             fmt.read_json_file(path / fmt.META),
             background=background,
             durable=durable,
             _lock=lock,
         )
+        writer.kept = kept
+        writer.compression = compression
+        return writer
 
     @classmethod
     def open_for_resume(
@@ -271,8 +332,12 @@ class TrajectoryWriter:
 
         Raises:
             FileNotFoundError: ``run_dir`` is not a run folder (the message names what is missing).
-            RuntimeError: another writer holds the folder.
+            DamagedRunError: a file needed to continue (``committed.json``, the chunk holding
+                the last rows of a series, a steps chunk) is damaged; the message names it.
+            RunLockedError: another writer holds the folder.
         """
+        from landscope.runs._run import Run
+
         path = Path(run_dir)
         fmt.check_run_folder(path)
         lock = _acquire_lock(path)
@@ -280,16 +345,25 @@ class TrajectoryWriter:
             meta = fmt.read_json_file(path / fmt.META)
             committed = fmt.read_committed(path)
             fmt.remove_temporaries(path)
+            reader = Run(path)
+            tails = {}
+            for name, entry in committed["series"].items():  # read before starting the thread
+                tails[name] = _Tail.read(reader, name, int(entry["rows"]))
             writer = cls(path, meta, background=background, durable=durable, _lock=lock)
         except BaseException:
             _release_lock(lock)
             raise
+        writer._files = [str(f) for f in committed.get("files", [])]
+        writer.compression = fmt.check_compression(committed.get("compression", "none"))
         for name, entry in committed["series"].items():
             s = _Series(name, fmt.series_path(path, name), entry)
             s.vmeta = fmt.array_metadata(s.path / "values")
             s.smeta = fmt.array_metadata(s.path / "steps")
+            s.sums = fmt.read_checksums(s.path)
             writer._series[name] = s
-            writer._load_tail(s, int(entry["rows"]))
+            writer._load_tail(s, int(entry["rows"]), tails[name])
+            if s.drop_sums_after(s.rows):  # rows written but never committed: rewritten later
+                s.write_sums(durable)
         return writer
 
     # --- declaring series ---------------------------------------------------------------------
@@ -302,14 +376,18 @@ class TrajectoryWriter:
         chunk_rows: int = 256,
         column_chunk: int | None = None,
         description: str = "",
+        compression: str | None = None,
     ) -> None:
         """Declare a series of records of ``shape`` and ``dtype``.
 
         Stored as the zarr array ``series/<name>/values`` of shape (rows, *shape), chunked
         (``chunk_rows``, ``column_chunk`` or the full first axis, rest full), and the int64
         array ``series/<name>/steps``.  Choose ``chunk_rows`` near the number of rows appended
-        between flushes: a flush rewrites the whole current chunk.  Idempotent when the
-        series exists with the same shape and dtype (then the chunking given is ignored).
+        between flushes: a flush rewrites the whole current chunk.  ``compression``: ``"none"``
+        (raw chunks), ``"lz4"`` or ``"zstd"`` (Blosc, byte shuffle; :data:`COMPRESSIONS`); None: the
+        writer's (``create(..., compression=)``).
+        Idempotent when the series exists with the same shape and dtype (then the chunking and
+        compression given are ignored).
 
         Raises:
             ValueError: a bad name, shape, dtype or chunking; or the series exists with
@@ -328,6 +406,9 @@ class TrajectoryWriter:
                 )
             return
         chunk_rows = _positive_int(chunk_rows, "chunk_rows")
+        compression = fmt.check_compression(
+            self.compression if compression is None else compression
+        )
         if column_chunk is not None:
             if not shape:
                 raise ValueError(
@@ -344,6 +425,7 @@ class TrajectoryWriter:
             "column_chunk": column_chunk,
             "steps_chunk_rows": max(fmt.MIN_STEPS_CHUNK, chunk_rows),
             "description": str(description),
+            "compression": compression,
         }
         s = _Series(name, fmt.series_path(self.path, name), decl)
         record_chunks = (column_chunk, *shape[1:]) if shape else ()
@@ -354,6 +436,7 @@ class TrajectoryWriter:
             chunks=(chunk_rows, *record_chunks),
             dtype=np_dtype,
             attrs={"description": s.description, "rows": f"see ../../{fmt.COMMITTED}"},
+            compression=compression,
         )
         s.smeta = fmt.create_array(
             s.path / "steps",
@@ -361,6 +444,7 @@ class TrajectoryWriter:
             chunks=(s.steps_chunk_rows,),
             dtype=np.dtype(np.int64),
             attrs={"rows": f"see ../../{fmt.COMMITTED}"},
+            compression=compression,
         )
         s.meta_rows = 0
         self._series[name] = s
@@ -458,8 +542,15 @@ class TrajectoryWriter:
                 self._submit_values(s)
             if s.sdirty:
                 self._submit_steps(s)
+        self._submit_sums()
         self._submit_metadata(grow_only=True)
         self._submit_commit()
+
+    def _submit_sums(self) -> None:
+        for s in self._series.values():
+            if s.sums_dirty:
+                s.sums_dirty = False
+                self._submit(functools.partial(s.write_sums, self.durable))
 
     def _submit_metadata(self, *, grow_only: bool) -> None:
         for s in self._series.values():
@@ -471,7 +562,11 @@ class TrajectoryWriter:
                 )
 
     def _submit_commit(self) -> None:
-        data = _committed_bytes({n: {"rows": s.rows, **s.decl()} for n, s in self._series.items()})
+        data = _committed_bytes(
+            {n: {"rows": s.rows, **s.decl()} for n, s in self._series.items()},
+            self._files,
+            self.compression,
+        )
         self._changed = False
         self._submit(
             functools.partial(
@@ -492,19 +587,26 @@ class TrajectoryWriter:
         """
         step = operator.index(step)
         self.sync()
+        from landscope.runs._run import Run
+
         stale: list[Path] = []
+        reader = Run(self.path)
         for s in self._series.values():
             if s.rows == 0:
                 continue
-            steps = fmt.open_array_readonly(s.path / "steps")[: s.rows]
+            steps = reader.steps(s.name)
             keep = int(np.searchsorted(steps, step, side="right"))
             if keep < s.rows:
                 stale += _stale_chunks(s, keep, s.rows)
-                self._load_tail(s, keep, steps=steps)
+                self._load_tail(s, keep, _Tail.read(reader, s.name, keep))
+                s.drop_sums_after(keep)
+                s.sums_dirty = True
                 self._changed = True
         if self._changed:
-            # commit the shorter lengths first: .zarray rows never fall below committed rows
+            # commit the shorter lengths first: .zarray rows never fall below committed rows;
+            # the checksums of the dropped rows go before any chunk is rewritten
             self._submit_commit()
+            self._submit_sums()
             self._submit_metadata(grow_only=False)
             self._wait()
         for f in stale:
@@ -521,6 +623,9 @@ class TrajectoryWriter:
         path = self.path / fmt.json_file_name(name)
         data = fmt.dumps(obj)
         self._submit(functools.partial(fmt.write_atomic, path, data, durable=self.durable))
+        if path.name not in self._files:  # the run owns it (--overwrite deletes it)
+            self._files.append(path.name)
+            self._changed = True
 
     def save_checkpoint(self, state: dict, step: int) -> None:
         """Save ``state`` (theta, optimizer state, RNG states, ...) as ``checkpoint.pt``.
@@ -599,14 +704,16 @@ class TrajectoryWriter:
             raise RuntimeError(f"the writer of {self.path} is closed")
 
     def _submit_values(self, s: _Series) -> None:
-        buf, chunk, durable = s.vbufs[s.vcur], s.vchunk, self.durable
+        buf, chunk, rows, durable = s.vbufs[s.vcur], s.vchunk, s.vpos, self.durable
         s.vdirty = False
-        self._submit(lambda: s.write_values(buf, chunk, durable), buf)
+        s.sums_dirty = True
+        self._submit(lambda: s.write_values(buf, chunk, rows, durable), buf)
 
     def _submit_steps(self, s: _Series) -> None:
-        buf, chunk, durable = s.sbufs[s.scur], s.schunk, self.durable
+        buf, chunk, rows, durable = s.sbufs[s.scur], s.schunk, s.spos, self.durable
         s.sdirty = False
-        self._submit(lambda: s.write_steps(buf, chunk, durable), buf)
+        s.sums_dirty = True
+        self._submit(lambda: s.write_steps(buf, chunk, rows, durable), buf)
 
     def _submit(self, op: Callable[[], None], buf: _Buffer | None = None) -> None:
         io = self._io
@@ -643,7 +750,7 @@ class TrajectoryWriter:
         self._check_open()
         return nxt
 
-    def _load_tail(self, s: _Series, rows: int, steps: np.ndarray | None = None) -> None:
+    def _load_tail(self, s: _Series, rows: int, tail: _Tail) -> None:
         """Set series ``s`` to ``rows`` committed rows, reloading the last partial chunks."""
         s.rows = rows
         s.vchunk, s.vpos = divmod(rows, s.chunk_rows)
@@ -652,14 +759,32 @@ class TrajectoryWriter:
         if rows == 0:
             s.last_step = None
             return
-        if steps is None:
-            steps = fmt.open_array_readonly(s.path / "steps")[:rows]
-        s.last_step = int(steps[rows - 1])
+        s.last_step = tail.last_step
         if s.vpos:
-            values = fmt.open_array_readonly(s.path / "values")
-            s.vbufs[s.vcur].data[: s.vpos] = values[s.vchunk * s.chunk_rows : rows]
+            s.vbufs[s.vcur].data[: s.vpos] = tail.values
         if s.spos:
-            s.sbufs[s.scur].data[: s.spos] = steps[s.schunk * s.steps_chunk_rows : rows]
+            s.sbufs[s.scur].data[: s.spos] = tail.steps
+
+
+class _Tail:
+    """The rows of a series' last partial chunks (values and steps), read through the checked
+    reader (a damaged chunk is an error, never zeros loaded into the buffer)."""
+
+    __slots__ = ("last_step", "steps", "values")
+
+    def __init__(self, last_step: int | None, steps: np.ndarray, values: np.ndarray):
+        self.last_step, self.steps, self.values = last_step, steps, values
+
+    @classmethod
+    def read(cls, reader, name: str, rows: int) -> _Tail:
+        if rows == 0:
+            return cls(None, np.zeros(0, np.int64), np.zeros(0))
+        info = reader.info(name)
+        steps = reader.steps(name)[:rows]
+        first_v = rows // info["chunk_rows"] * info["chunk_rows"]
+        first_s = rows // info["steps_chunk_rows"] * info["steps_chunk_rows"]
+        values = reader._read_rows(name, slice(first_v, rows), None, info["shape"], info["dtype"])
+        return cls(int(steps[rows - 1]), np.array(steps[first_s:rows]), values)
 
 
 class _IO:
@@ -708,22 +833,48 @@ def _stale_chunks(s: _Series, keep: int, old_rows: int) -> list[Path]:
     return out
 
 
-def _committed_bytes(series: dict[str, dict]) -> bytes:
+def _committed_bytes(series: dict[str, dict], files: list[str], compression: str) -> bytes:
     return fmt.dumps(
         {
             "format": fmt.FORMAT,
             "version": fmt.FORMAT_VERSION,
             "updated": time.time(),
             "series": series,
+            "files": files,  # JSON files the run wrote (write_json); --overwrite deletes them
+            "compression": compression,  # of series declared without one
         }
     )
 
 
 def _load_checkpoint(path: Path, *, weights_only: bool) -> dict | None:
+    """The checkpoint, None when there is none; a damaged one is a :class:`DamagedRunError`."""
+    import pickle
+    import zipfile
+
     file = path / fmt.CHECKPOINT
     if not file.exists():
         return None
-    return torch.load(file, map_location="cpu", weights_only=weights_only)
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=weights_only)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+            raise  # an intact file holding objects weights_only refuses
+        raise _damaged_checkpoint(file, exc) from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as exc:
+        raise _damaged_checkpoint(file, exc) from None
+    if not isinstance(state, dict):
+        raise fmt.DamagedRunError(
+            f"checkpoint {file} is damaged: it holds a {type(state).__name__}, not a dict"
+        )
+    return state
+
+
+def _damaged_checkpoint(file: Path, exc: BaseException) -> fmt.DamagedRunError:
+    text = str(exc).strip()
+    reason = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
+    return fmt.DamagedRunError(
+        f"checkpoint {file} is damaged ({file.stat().st_size} bytes; torch.load: {reason[:160]})"
+    )
 
 
 def _as_shape(shape: tuple[int, ...] | int | Sequence[int]) -> tuple[int, ...]:
@@ -784,9 +935,10 @@ def _acquire_lock(path: Path):
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         f.close()
-        raise RuntimeError(
-            f"{path} is being written by another TrajectoryWriter (in this or another process); "
-            "close it first"
+        raise fmt.RunLockedError(
+            f"run folder {path} is being written by another process (a running landscope "
+            "train, or another TrajectoryWriter in this process); wait for it to finish or "
+            "stop it first"
         ) from None
     return f
 
@@ -797,18 +949,41 @@ def _release_lock(lock) -> None:
             lock.close()  # closing the file releases the flock
 
 
-def _clear_folder(path: Path, keep: str) -> None:
-    """Empty a run folder; meta.json goes first and committed.json last, so that a folder
-    left half-cleared by a kill is still recognised as a run folder (and can be overwritten)."""
+def owned_by_run(path: Path) -> tuple[list[str], list[str]]:
+    """``(owned, foreign)``: the names in run folder ``path`` that the store wrote (deleted by
+    ``overwrite``) and the others (kept), each sorted."""
+    files: list[str] = []
+    try:
+        files = [str(f) for f in fmt.read_committed(path).get("files", [])]
+    except (OSError, ValueError):  # a damaged committed.json: only the fixed names are known
+        pass
+    mine = {*fmt.OWNED, *files, *fmt.LEGACY_OWNED_FILES}
+    owned, foreign = [], []
+    for child in path.iterdir():
+        name = child.name
+        temporary = name.startswith(".") and name.endswith(fmt.TMP_SUFFIX)
+        (owned if name in mine or temporary else foreign).append(name)
+    return sorted(owned), sorted(foreign)
+
+
+def _clear_run(path: Path) -> list[str]:
+    """Delete what the store wrote in run folder ``path`` (not the lock); return the names
+    kept.  meta.json goes first and committed.json last, so that a folder left half-cleared by
+    a kill is still recognised as a run folder (and can be overwritten)."""
     import shutil
 
-    def rank(child: Path) -> int:
-        return {fmt.META: 0, fmt.COMMITTED: 2}.get(child.name, 1)
+    owned, foreign = owned_by_run(path)
 
-    for child in sorted(path.iterdir(), key=rank):
-        if child.name == keep:
+    def rank(name: str) -> int:
+        return {fmt.META: 0, fmt.COMMITTED: 2}.get(name, 1)
+
+    for name in sorted(owned, key=rank):
+        if name == fmt.LOCK:
             continue
+        child = path / name
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child)
         else:
-            child.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                child.unlink()
+    return foreign

@@ -16,13 +16,23 @@ by a checkpoint (theta, optimizer state, BatchNorm buffers, RNG state) of the st
 ``resume=True`` truncates the records past the checkpoint and continues; on the CPU the result
 is bitwise identical to an uninterrupted run, because every minibatch is a function of
 (seed, step) alone and the checkpoint holds all other state.
+
+Stopping: Ctrl-C (SIGINT) flushes the records and keeps the last periodic checkpoint
+(:class:`TrainingInterrupted`, exit code 130 on the command line).  SIGTERM (what batch
+schedulers send before they kill a job) stops at the next step boundary, where the state is
+consistent, and writes a checkpoint there, so a resume loses no step (exit code 143); a second
+SIGTERM stops at once, like Ctrl-C.  The handler is installed only while training runs in the
+main thread, and the previous one is restored afterwards.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as _dt
+import os
 import platform
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -72,7 +82,54 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Training was interrupted (Ctrl-C); the run folder holds a checkpoint to resume from."""
+    """Training was interrupted (Ctrl-C or SIGTERM); the run folder holds a checkpoint to resume
+    from.
+
+    Attributes:
+        signal_name: ``"SIGINT"`` (Ctrl-C) or ``"SIGTERM"``.
+        exit_code: the shell convention 128 + signal number: 130 (SIGINT), 143 (SIGTERM).
+    """
+
+    def __init__(self, message: str, signal_name: str = "SIGINT"):
+        super().__init__(message)
+        self.signal_name = signal_name
+        self.exit_code = 128 + int(getattr(signal, signal_name))
+
+
+class _Terminated(KeyboardInterrupt):
+    """A second SIGTERM: stop now (handled like Ctrl-C)."""
+
+
+class _StopOnSigterm:
+    """While installed (main thread only), the first SIGTERM asks the loop to stop at the next
+    step boundary (``requested``); a second one raises at once.  :meth:`restore` puts the
+    previous handler back and, when a SIGTERM arrived that training never acted on (it was
+    still setting up, or already finishing), delivers it to that handler."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.handled = False
+        self._previous: Any = None
+        self._installed = False
+
+    def install(self) -> _StopOnSigterm:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+            self._installed = True
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise _Terminated
+        self.requested = True
+
+    def restore(self) -> None:
+        if not self._installed:
+            return
+        signal.signal(signal.SIGTERM, self._previous)
+        self._installed = False
+        if self.requested and not self.handled:
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def selected_steps(selection, total_steps: int) -> np.ndarray:
@@ -182,6 +239,7 @@ class _Trainer:
             raise ValueError(f"penalties need distinct names (their series), got {names}")
         self.last_checkpoint = 0
         self.progress = progress
+        self.stop = _StopOnSigterm()  # installed by train() around the run
         oc = config.optimizer
         layout = self.problem.layout
         self.decay_mask = None
@@ -287,6 +345,17 @@ class _Trainer:
         step = start_step
         try:
             while True:
+                if self.stop.requested:  # SIGTERM: the state is consistent here; checkpoint it
+                    self.stop.handled = True
+                    bar.close()
+                    self._checkpoint(writer, step, theta)
+                    writer.sync()
+                    raise TrainingInterrupted(
+                        f"terminated (SIGTERM) at step {step} of {self.total_steps}; the records "
+                        f"before it and a checkpoint at step {step} are on disk; resume with: "
+                        f"landscope train --resume {self.out}",
+                        "SIGTERM",
+                    )
                 epoch = step // self.spe
                 lr = learning_rate(config.schedule, config.optimizer.lr, epoch)
                 recorder.at_step(step, epoch, lr, theta)
@@ -321,16 +390,22 @@ class _Trainer:
                         post["acc"] = f"{recorder.last_eval['train_accuracy']:.3f}"
                     bar.set_postfix(post, refresh=False)
                     last_postfix = now
-        except KeyboardInterrupt:
+        except TrainingInterrupted:
+            raise
+        except KeyboardInterrupt as exc:
             bar.close()
             # The interrupt may land mid-step (e.g. after the optimizer state moved but before
             # theta did), so no new checkpoint is written: the records so far are flushed and
             # stay readable, and a resume restarts from the last consistent checkpoint,
             # recomputing the steps after it identically.
             writer.flush()
+            sig = "SIGTERM" if isinstance(exc, _Terminated) else "SIGINT"
+            self.stop.handled = True
             raise TrainingInterrupted(
-                f"interrupted at step {step}; records up to it are on disk; resume (from the "
-                f"checkpoint at step {self.last_checkpoint}) with: landscope train --resume {self.out}"
+                f"interrupted{' (second SIGTERM)' if sig == 'SIGTERM' else ''} at step {step}; "
+                "records up to it are on disk; resume (from the checkpoint at step "
+                f"{self.last_checkpoint}) with: landscope train --resume {self.out}",
+                sig,
             ) from None
         finally:
             bar.close()
@@ -399,7 +474,10 @@ def train(
             omitted: the config stored in the run folder is used.
         out: the run folder (created; must be empty unless ``overwrite``).
         resume: continue an interrupted run in ``out`` from its last checkpoint.
-        overwrite: replace an existing run folder.
+        overwrite: replace the run in an existing run folder: only what training wrote there
+            is deleted (``meta.json``, ``committed.json``, ``series/``, ``checkpoint.pt``,
+            ``summary.json``); other files and folders (an analysis' output such as
+            ``hessian.json``, notes) are kept (:func:`landscope.runs.owned_by_run` lists both).
         model: your own ``nn.Module`` instead of ``config.model`` (a private copy is trained;
             pass the same module again to resume).
         dataset: your own :class:`SplitDataset` instead of ``config.data``.
@@ -416,7 +494,11 @@ def train(
 
     Raises:
         NonFiniteLossError: the loss became NaN/inf (records before that step are on disk).
-        TrainingInterrupted: Ctrl-C (a checkpoint to resume from is on disk).
+        TrainingInterrupted: Ctrl-C or SIGTERM (a checkpoint to resume from is on disk;
+            ``exit_code`` 130 or 143).
+        RunExistsError: ``out`` holds files and neither ``overwrite`` nor ``resume`` is set.
+        RunLockedError: another process is writing ``out``.
+        DamagedRunError: on resume, the checkpoint or a chunk needed to continue is damaged.
     """
     if out is None:
         raise ValueError("train needs an output run folder `out`")
@@ -466,6 +548,38 @@ def train(
 def _train(
     config, out, resume, overwrite, model, dataset, callbacks, update_transform, penalties, progress
 ):
+    stop = _StopOnSigterm().install()
+    try:
+        return _train_run(
+            config,
+            out,
+            resume,
+            overwrite,
+            model,
+            dataset,
+            callbacks,
+            update_transform,
+            penalties,
+            progress,
+            stop,
+        )
+    finally:
+        stop.restore()
+
+
+def _train_run(
+    config,
+    out,
+    resume,
+    overwrite,
+    model,
+    dataset,
+    callbacks,
+    update_transform,
+    penalties,
+    progress,
+    stop,
+):
     from landscope.runs import TrajectoryWriter, open_run
 
     if resume:
@@ -508,12 +622,17 @@ def _train(
             trainer.setup_penalties(theta)
         else:
             writer = TrajectoryWriter.create(
-                out, meta=trainer.meta(), overwrite=overwrite, background=True
+                out,
+                meta=trainer.meta(),
+                overwrite=overwrite,
+                background=True,
+                compression=config.record.compression,
             )
             trainer.recorder(writer).declare_series()
             start, theta = 0, trainer.problem.theta_from_model()
             trainer.setup_penalties(theta)
             trainer._checkpoint(writer, 0, theta)
+        trainer.stop = stop
         try:
             trainer.run(writer, start, theta)
         finally:

@@ -151,7 +151,7 @@ class RunRecorder:
         """The minibatch, its loss and penalties, the learning rate and the applied update of
         update ``step`` (each when the config records it)."""
         rc, bs = self.config.record, self.config.training.batch_size
-        if rc.batches:
+        if rc.batches and step % rc.batches_every == 0:
             if batch.numel() < bs:  # ragged last batch: pad with -1
                 pad = torch.full((bs - batch.numel(),), -1, dtype=batch.dtype)
                 batch = torch.cat([batch, pad])
