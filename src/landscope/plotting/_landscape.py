@@ -42,6 +42,24 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> Path
     return path
 
 
+def _plot_recorded(ax, x, y, fmt: str = "-", **kwargs) -> int:
+    """Plot ``y`` against ``x`` where ``y`` is finite, and return how many points that is.
+
+    A series recorded sparsely (the train loss every 25 steps, read at every parameter step,
+    NaN in between) would draw nothing as a plain line, since matplotlib breaks a line at
+    every NaN; here its finite points are joined and marked.  A series without gaps is drawn
+    as the plain line it always was."""
+    x, y = np.asarray(x), np.asarray(y, dtype=np.float64)
+    finite = np.isfinite(y)
+    if finite.all():
+        ax.plot(x, y, fmt, **kwargs)
+    elif finite.any():
+        kwargs.setdefault("marker", "o")
+        kwargs.setdefault("ms", 3)
+        ax.plot(x[finite], y[finite], fmt, **kwargs)
+    return int(finite.sum())
+
+
 def _as_curves(results) -> list[tuple[str, object]]:
     if isinstance(results, Mapping):
         return [(str(k), v) for k, v in results.items()]
@@ -67,7 +85,9 @@ def plot_interpolation(
     Train loss is solid, test loss dashed, on the left axis; with ``error`` and classification
     results, the classification error (1 - accuracy) on a right axis (dotted), as in the paper.
     Several results (a list or a label -> result mapping) share the axes (Fig. 3).
-    ``logy`` puts the loss on a log scale (Fig. 3).
+    ``logy`` puts the loss on a log scale (Fig. 3).  The x axis spans the alphas exactly, so the
+    zoomed tiles of Fig. 4 ([0, 0.01], [0.99, 1]) fill it; grey vertical lines mark alpha = 0
+    and 1 where they fall inside it.
     """
     fig = _figure(figsize=(6.4, 4.2))
     ax = fig.add_subplot()
@@ -98,8 +118,15 @@ def plot_interpolation(
                     alpha=0.8,
                     label=f"{prefix}{split} error",
                 )
+    # the x axis spans the alphas (a zoom on [0.99, 1] must not stretch to 0); alpha = 0 and 1
+    # (theta_0, theta_1) are marked where they fall inside it
+    lo = min(float(np.min(res.alphas)) for _, res in curves)
+    hi = max(float(np.max(res.alphas)) for _, res in curves)
     for x in (0.0, 1.0):
-        ax.axvline(x, color="0.8", lw=0.8, zorder=0)
+        if lo <= x <= hi:
+            ax.axvline(x, color="0.8", lw=0.8, zorder=0)
+    if hi > lo:
+        ax.set_xlim(lo, hi)
     ax.set_xlabel(r"$\alpha$")
     ax.set_ylabel(r"$J((1-\alpha)\theta_0 + \alpha\theta_1)$")
     if logy:
@@ -126,7 +153,8 @@ def plot_trajectory_projection(
     """Goodfellow et al. App. B: beta(t) (residual norm) against alpha(t) (projection on the
     init -> solution line), coloured by step (Fig. 11, 13); the ratio beta(t) / ||theta(t)||
     over the steps; and, when the projection holds a series ``value`` (e.g. the train loss),
-    that series over the steps.  ``controls`` (e.g. :func:`random_walk_control`) are drawn
+    that series over the steps (a sparsely recorded series, NaN between its records, is drawn
+    at its records, marked and joined).  ``controls`` (e.g. :func:`random_walk_control`) are drawn
     in grey on the first panel."""
     series = value if value is not None else next(iter(projection.values), None)
     ncols = 3 if series is not None else 2
@@ -148,11 +176,16 @@ def plot_trajectory_projection(
     ax.set_xlabel("step")
     ax.set_ylabel(r"$\beta(t) / \|\theta(t)\|$")
     ax.set_ylim(bottom=0)
+    step_limits = ax.get_xlim()  # the same steps on the series panel, however sparse it is
     if series is not None:
         ax = fig.add_subplot(1, ncols, 3)
-        ax.plot(projection.steps, projection.values[series])
+        values = np.asarray(projection.values[series], dtype=np.float64)
+        shown = _plot_recorded(ax, projection.steps, values)
+        ax.set_xlim(step_limits)
         ax.set_xlabel("step")
         ax.set_ylabel(series)
+        if shown < len(values):
+            ax.set_title(f"recorded at {shown} of {len(values)} steps", fontsize=8)
     fig.suptitle(title or "trajectory projected on the initialization-solution line")
     if path is not None:
         save_figure(fig, path)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from landscope.plotting._landscape import _figure
+from landscope.plotting._landscape import _figure, _plot_recorded
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -38,7 +38,9 @@ def plot_top_subspace_fraction(
     title: str | None = None,
 ) -> Figure:
     """Fig. 1: f_top (eq. 2) along training, with overlap(g, Hg) (eq. 3) dashed, above the loss
-    and accuracy.  ``analyses`` may map labels to several runs (Fig. 12's variants)."""
+    and accuracy.  ``analyses`` may map labels to several runs (Fig. 12's variants).  Series
+    with gaps (NaN) are drawn at their finite points, marked and joined; an all-NaN series
+    (no accuracy for a regression) is not drawn."""
     items = analyses.items() if isinstance(analyses, Mapping) else [("", analyses)]
     fig = _figure(figsize=(6.4, 5.2))
     ax_f, ax_l = fig.subplots(2, 1, sharex=True)
@@ -46,14 +48,21 @@ def plot_top_subspace_fraction(
     for i, (label, a) in enumerate(items):
         color = f"C{i}"
         suffix = f" {label}" if label else ""
-        ax_f.plot(a.steps, a["fraction"], color=color, label=f"$f_{{top}}$ (k={a.k}){suffix}")
+        _plot_recorded(
+            ax_f, a.steps, a["fraction"], color=color, label=f"$f_{{top}}$ (k={a.k}){suffix}"
+        )
         if overlap and "overlap" in a.scalars:
-            ax_f.plot(
-                a.steps, a["overlap"], color=color, ls="--", lw=1, label=f"overlap(g, Hg){suffix}"
+            _plot_recorded(
+                ax_f,
+                a.steps,
+                a["overlap"],
+                "--",
+                color=color,
+                lw=1,
+                label=f"overlap(g, Hg){suffix}",
             )
-        ax_l.plot(a.steps, a["loss"], color=color, label=f"loss{suffix}")
-        if np.isfinite(a["accuracy"]).any():
-            ax_a.plot(a.steps, a["accuracy"], color=color, ls=":", label=f"accuracy{suffix}")
+        _plot_recorded(ax_l, a.steps, a["loss"], color=color, label=f"loss{suffix}")
+        _plot_recorded(ax_a, a.steps, a["accuracy"], ":", color=color, label=f"accuracy{suffix}")
     ax_f.set_ylim(-0.02, 1.02)
     ax_f.set_ylabel("fraction of gradient in top subspace")
     ax_f.legend(fontsize=7, loc="lower right")
