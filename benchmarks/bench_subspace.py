@@ -119,7 +119,7 @@ def main() -> None:
         "fraction_cold_vs_warm": abs(cold.fraction - warm.fraction),
         "e2e_200_steps_s": e2e_s,
         "e2e_final_f_top": float(a["fraction"][-1]),
-        "e2e_mean_overlap_last_100": a.mean_over_last("overlap", 100),
+        "e2e_mean_overlap_last_100": a.mean_over_last("overlap", 100).value,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

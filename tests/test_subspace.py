@@ -197,7 +197,52 @@ def test_online_tracker_equals_offline_analysis(tmp_path):
     np.testing.assert_array_equal(back.eigenvalues, offline.eigenvalues)
     assert back.k == 3 and back.eigenvectors.shape == offline.eigenvectors.shape
     assert "eigenvectors" not in json.loads((tmp_path / "a.json").read_text())["arrays"]
-    assert 0 <= offline.mean_over_last("fraction", 10) <= 1
+    window = offline.mean_over_last("fraction", 10)
+    assert window.value == np.mean(offline["fraction"][3:]) and window.records == 2
+    assert window.describe() == "mean over the last 10 steps (2 records, steps 15-20)"
+
+
+def _measured(steps: np.ndarray, overlap: np.ndarray):
+    from landscope.subspace import SubspaceAnalysis
+
+    n = len(steps)
+    return SubspaceAnalysis(steps, 1, {"overlap": overlap}, np.ones((n, 2)), np.ones((n, 2)))
+
+
+def test_mean_over_last_says_which_steps_it_averaged():
+    """Table 1's "mean over the last 1,000 steps" on a 300-step run averages what exists and
+    says so (issue 12, item 6).  The reference is a mask written out independently."""
+    steps = np.arange(0, 301, 4)  # 76 measurements, every 4th step of 300
+    overlap = np.random.default_rng(0).uniform(0, 1, steps.size)
+    a = _measured(steps, overlap)
+    w = a.mean_over_last("overlap", 1000)
+    assert w.value == pytest.approx(overlap.mean(), rel=1e-15)
+    assert (w.span, w.records, w.asked, w.all_recorded) == (300, 76, 1000, True)
+    assert w.describe() == "mean over the last 300 steps (all recorded, 76 records; 1000 asked)"
+    assert str(w) == f"{overlap.mean():.4g}: overlap, " + w.describe()
+    assert float(w) == w.value and f"{w:.3f}" == f"{w.value:.3f}"
+    # a window shorter than the run: the last 100 steps are steps 204..300, 25 measurements
+    w = a.mean_over_last("overlap", 100)
+    ref = [v for s, v in zip(steps, overlap, strict=True) if s > 300 - 100]
+    assert len(ref) == 25 and w.value == pytest.approx(np.mean(ref), rel=1e-15)
+    assert (w.span, w.records, w.first_step, w.last_step) == (100, 25, 204, 300)
+    assert not w.all_recorded
+    assert w.describe() == "mean over the last 100 steps (25 records, steps 204-300)"
+    # exactly the recorded span: step 0 is not in the last 300 steps
+    assert a.mean_over_last("overlap", 300).records == 75
+    assert a.mean_over_last("overlap", 301).describe().endswith("76 records; 301 asked)")
+    # non-finite values are left out and counted; one record; none
+    gappy = overlap.copy()
+    gappy[-3:-1] = np.nan
+    w = _measured(steps, gappy).mean_over_last("overlap", 100)
+    assert w.records == 23 and w.skipped == 2
+    assert w.value == pytest.approx(np.nanmean(gappy[steps > 200]), rel=1e-15)
+    assert "23 records, steps 204-300, 2 non-finite left out" in w.describe()
+    assert a.mean_over_last("overlap", 1).describe() == "value at step 300 (the only record)"
+    w = _measured(steps, np.full(steps.size, np.nan)).mean_over_last("overlap", 10)
+    assert np.isnan(w.value) and w.records == 0 and "no finite records" in w.describe()
+    with pytest.raises(ValueError, match="last_steps must be positive"):
+        a.mean_over_last("overlap", 0)
 
 
 class _Recorder:
@@ -304,6 +349,9 @@ def test_cli_analyze_subspace_offline_and_online(tmp_path):
     assert r.exit_code == 0, r.output
     summary = json.loads((tmp_path / "off" / "summary.json").read_text())
     assert summary["source"] == "offline" and summary["measurements"] == 5
+    # steps 0, 5, 10, 15, 20; the last 10 steps are 15 and 20
+    assert "mean over the last 10 steps (2 records, steps 15-20)" in r.output
+    assert summary["mean_overlap_window"]["records"] == 2
     for name in (
         "fig1_fraction.png",
         "fig2_subspace_overlap.png",
@@ -317,7 +365,12 @@ def test_cli_analyze_subspace_offline_and_online(tmp_path):
         app, ["analyze", "subspace", str(tmp_path / "run"), "--out", str(tmp_path / "on")]
     )
     assert r.exit_code == 0, r.output
-    assert json.loads((tmp_path / "on" / "summary.json").read_text())["source"] == "online"
+    summary = json.loads((tmp_path / "on" / "summary.json").read_text())
+    assert summary["source"] == "online"
+    # a 20-step run, the tracker at steps 0, 10, 20, and --last 1000 by default
+    assert "mean over the last 20 steps (all recorded, 3 records; 1000 asked)" in r.output
+    window = summary["mean_overlap_window"]
+    assert (window["span"], window["records"], window["asked"]) == (20, 3, 1000)
     r = runner.invoke(
         app,
         ["analyze", "subspace", str(tmp_path / "run"), "--out", str(tmp_path / "sp"), "--spectrum"],

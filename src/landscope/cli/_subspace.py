@@ -55,7 +55,12 @@ def subspace(
     tol: Annotated[float, typer.Option(help="eigenpair relative residual tolerance")] = 1e-5,
     dtype: Annotated[DType | None, typer.Option(help="precision (default: the run's)")] = None,
     last: Annotated[
-        int, typer.Option(help="Table 1 summary: mean overlap over the last N steps")
+        int,
+        typer.Option(
+            help="Table 1 summary: mean overlap over the last N steps (all measured steps when "
+            "the run is shorter; the summary says which were used)",
+            min=1,
+        ),
     ] = 1000,
     seed: Annotated[int, typer.Option(help="seed of the random control vectors")] = 0,
     spectrum: Annotated[
@@ -108,14 +113,16 @@ def subspace(
         fail(str(exc))
     out.mkdir(parents=True, exist_ok=True)
     written = [str(p) for p in analysis.save(out / "subspace")]
+    window = analysis.mean_over_last("overlap", last)
     summary = {
         "source": analysis.meta.get("source"),
         "k": analysis.k,
         "steps": [int(analysis.steps[0]), int(analysis.steps[-1])],
         "measurements": len(analysis.steps),
         "final_fraction": float(analysis["fraction"][-1]),
-        "mean_overlap_last": analysis.mean_over_last("overlap", last),
+        "mean_overlap_last": window.value,
         "last_steps": last,
+        "mean_overlap_window": {**window.as_dict(), "text": window.describe()},
         "final_top_eigenvalues": analysis.eigenvalues[-1][: analysis.k].tolist(),
     }
     figures = [
@@ -139,8 +146,9 @@ def subspace(
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     written.append(str(out / "summary.json"))
     typer.echo(
-        f"k={analysis.k}, {len(analysis.steps)} steps: final f_top {summary['final_fraction']:.3f}, "
-        f"mean overlap(g, Hg) over the last {last} steps {summary['mean_overlap_last']:.3f}"
+        f"k={analysis.k}, {len(analysis.steps)} measurements (steps {analysis.steps[0]}-"
+        f"{analysis.steps[-1]}): final f_top {summary['final_fraction']:.3f}; "
+        f"overlap(g, Hg) {window.value:.3f}, {window.describe()}"
     )
     for path in written:
         typer.echo(f"  {path}")

@@ -8,6 +8,7 @@ eigenvectors were kept, the subspace-overlap grid (Fig. 2) and the overlap-vs-di
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +24,72 @@ from landscope.problem import Problem
 from landscope.subspace._overlaps import overlap_vs_dimension, subspace_overlap_grid
 from landscope.subspace._top_subspace import SCALAR_KEYS, infer_num_classes, measure_top_subspace
 
-__all__ = ["SCALAR_KEYS", "SubspaceAnalysis", "analyze_run", "analyze_trajectory", "read_tracked"]
+__all__ = [
+    "SCALAR_KEYS",
+    "SubspaceAnalysis",
+    "WindowMean",
+    "analyze_run",
+    "analyze_trajectory",
+    "read_tracked",
+]
+
+
+@dataclass(frozen=True)
+class WindowMean:
+    """The mean of a series over the last steps of training, and what it was taken over
+    (:meth:`SubspaceAnalysis.mean_over_last`).
+
+    ``float(w)`` and ``f"{w:.3f}"`` give the number, ``str(w)`` the number with its window.
+
+    Attributes:
+        value: the mean of the finite values in the window (NaN if there are none).
+        key: the series.
+        asked: the window asked for, in steps.
+        span: the steps the window really covers: ``asked``, or fewer when the measurements
+            start later (last step - first measured step; the run is shorter than asked).
+        records: the finite measurements averaged.
+        first_step, last_step: the first and the last step averaged (``None`` if none).
+        all_recorded: the window holds every measurement of the series.
+        skipped: non-finite values in the window left out of the mean.
+    """
+
+    value: float
+    key: str
+    asked: int
+    span: int
+    records: int
+    first_step: int | None
+    last_step: int | None
+    all_recorded: bool
+    skipped: int = 0
+
+    def __float__(self) -> float:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec) if spec else str(self)
+
+    def __str__(self) -> str:
+        return f"{self.value:.4g}: {self.key}, {self.describe()}"
+
+    def describe(self) -> str:
+        """The window in words, e.g. "mean over the last 100 steps (25 records, steps
+        204-300)" or "mean over the last 300 steps (all recorded, 76 records; 1000 asked)"."""
+        skipped = f", {self.skipped} non-finite left out" if self.skipped else ""
+        asked = f"; {self.asked} asked" if self.span < self.asked else ""
+        if self.records == 0:
+            return f"mean over the last {self.span} steps (no finite records{skipped}{asked})"
+        if self.records == 1:
+            return f"value at step {self.last_step} (the only record{skipped}{asked})"
+        if self.span < self.asked:
+            where = f"all recorded, {self.records} records"
+        else:
+            where = f"{self.records} records, steps {self.first_step}-{self.last_step}"
+        return f"mean over the last {self.span} steps ({where}{skipped}{asked})"
+
+    def as_dict(self) -> dict:
+        """The fields as JSON-ready values."""
+        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -57,12 +123,40 @@ class SubspaceAnalysis:
             raise KeyError(f"no series {key!r}; have {sorted(self.scalars)}") from None
 
     # --- summaries ---------------------------------------------------------------------------
-    def mean_over_last(self, key: str = "overlap", last_steps: int = 1000) -> float:
+    def mean_over_last(self, key: str = "overlap", last_steps: int = 1000) -> WindowMean:
         """Mean of ``key`` over the measurements with step > last step - ``last_steps``
-        (Table 1: the mean overlap over the last 1,000 steps of training)."""
-        values = self[key]
-        keep = self.steps > self.steps[-1] - last_steps
-        return float(np.nanmean(values[keep]))
+        (Table 1: the mean overlap over the last 1,000 steps of training), with what it was
+        really taken over: a run shorter than ``last_steps`` averages all its records, and
+        says so (``str(result)``: "0.931: mean of overlap over the last 300 steps (all
+        recorded, 76 records; 1000 asked)").  Non-finite values are left out and counted.
+
+        >>> a = SubspaceAnalysis(np.arange(0, 301, 4), 1, {"overlap": np.full(76, 0.5)},
+        ...                      np.zeros((76, 2)), np.zeros((76, 2)))
+        >>> a.mean_over_last("overlap", 1000).describe()
+        'mean over the last 300 steps (all recorded, 76 records; 1000 asked)'
+        """
+        if last_steps < 1:
+            raise ValueError(f"last_steps must be positive, got {last_steps}")
+        values = np.asarray(self[key], dtype=np.float64)
+        if not len(self.steps):
+            raise ValueError("the analysis holds no measurements")
+        steps = np.asarray(self.steps)
+        last = int(steps[-1])
+        keep = steps > last - last_steps
+        finite = keep & np.isfinite(values)
+        records = int(finite.sum())
+        used = steps[finite]
+        return WindowMean(
+            value=float(values[finite].mean()) if records else float("nan"),
+            key=key,
+            asked=int(last_steps),
+            span=min(int(last_steps), last - int(steps[0])),
+            records=records,
+            first_step=int(used[0]) if records else None,
+            last_step=int(used[-1]) if records else None,
+            all_recorded=bool(keep.all()),
+            skipped=int(keep.sum()) - records,
+        )
 
     def weight_sums(self, step: int) -> dict[str, float]:
         """sum_{i<=k} c_i^2 and sum_{k<i<=2k} c_i^2 at ``step`` (Fig. 11's quoted sums)."""
@@ -161,10 +255,10 @@ def analyze_trajectory(
     rows, eigvals, weights, vectors = [], [], [], []
     V = None
     t0 = time.perf_counter()
-    from tqdm.auto import tqdm
+    from landscope._progress import progress_bar
 
     for i, step in enumerate(
-        tqdm(list(steps), disable=not progress, desc="top subspace", unit="step")
+        progress_bar(list(steps), enabled=progress, desc="top subspace", unit="step")
     ):
         theta = thetas(int(step)) if callable(thetas) else thetas[i]
         theta = torch.as_tensor(theta).to(device=problem.device, dtype=problem.dtype)
