@@ -11,6 +11,7 @@
 
 from landscope.subspace._analysis import (
     SubspaceAnalysis,
+    WindowMean,
     analyze_run,
     analyze_trajectory,
     read_tracked,
@@ -64,6 +65,7 @@ __all__ = [
     # along training
     "GradientOverlapTracker",
     "SubspaceAnalysis",
+    "WindowMean",
     "TopSubspaceTracker",
     "analyze_run",
     "analyze_trajectory",
