@@ -758,7 +758,7 @@ def test_cli_interpolate_project_surface_on_a_recorded_run(tmp_path):
     from typer.testing import CliRunner
 
     import landscope
-    from landscope.cli._landscape import register
+    from landscope.cli._landscape import register_analyses
 
     config = {
         "name": "tiny",
@@ -774,7 +774,7 @@ def test_cli_interpolate_project_surface_on_a_recorded_run(tmp_path):
     landscope.train(config, run_dir, progress=False)
     app = typer.Typer()
     app.callback()(lambda: None)
-    register(app)
+    register_analyses(app)
     runner = CliRunner()
     out = tmp_path / "out"
     r = runner.invoke(

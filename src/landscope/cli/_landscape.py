@@ -2,7 +2,7 @@
 (2015) on a recorded run -- the loss along lines and planes, the trajectory's projection --
 writing arrays (.npz), JSON and PNG figures to ``--out``.
 
-Each command is a module-level function; :func:`register` adds the three to an app (the root
+Each command is a module-level function; :func:`register_analyses` adds the three to an app (the root
 adds them under ``landscope analyze``).  A command opens the run with the run service
 (:func:`~landscope.cli._common.open_run_or_fail`, ``run.problems``, ``run.theta``,
 ``run.thetas``, ``run.values_at``), builds one :class:`~landscope.landscape.Evaluation` from its
@@ -35,7 +35,7 @@ __all__ = [
     "PlaneKind",
     "interpolate",
     "project",
-    "register",
+    "register_analyses",
     "surface",
 ]
 

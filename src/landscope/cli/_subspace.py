@@ -1,5 +1,5 @@
 """``landscope analyze subspace RUN``: the top Hessian subspace along a recorded run (Gur-Ari,
-Roberts & Dyer 2018).  :func:`register` adds the command to an app."""
+Roberts & Dyer 2018).  :func:`register_analyses` adds the command to an app."""
 
 from __future__ import annotations
 
