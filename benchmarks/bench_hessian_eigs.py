@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import interleaved, load_note, machine, plain_gradient, ratio, summary
 from torch import nn
 
 from landscope import Problem
@@ -72,30 +73,35 @@ def rel_error(values, ref: torch.Tensor) -> float:
     return float(((v - ref[:K]).abs() / ref[:K].abs()).max())
 
 
-def timed(fn: Callable[[], dict], repeats: int) -> dict:
-    """Run ``fn`` ``repeats`` times; keep the last result, with the median and min wall time."""
-    times, out = [], {}
+def timed(
+    fn: Callable[[], dict],
+    repeats: int,
+    unit: Callable[[], object],
+    sync: Callable[[], None] = lambda: None,
+) -> dict:
+    """Run ``fn`` ``repeats`` times, each right after the plain-torch unit (a gradient, timed
+    on its second call so that the previous solve's allocations do not land on it); keep the
+    last result, with min and median wall time, and both in units (ratio of minima / of
+    medians)."""
+    times, units, out = [], [], {}
     for _ in range(repeats):
+        unit()
+        sync()
         t0 = time.perf_counter()
+        unit()
+        sync()
+        t1 = time.perf_counter()
         out = fn()
-        times.append(time.perf_counter() - t0)
+        sync()
+        times.append(time.perf_counter() - t1)
+        units.append(t1 - t0)
     out["seconds"] = statistics.median(times)
     out["seconds_min"] = min(times)
+    out["in_gradients"] = {
+        "min": min(times) / min(units),
+        "median": statistics.median(times) / statistics.median(units),
+    }
     return out
-
-
-def median_time(
-    fn: Callable[[], object], repeats: int, sync: Callable[[], None] = lambda: None
-) -> float:
-    fn()  # warm-up
-    sync()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
 class Counter:
@@ -224,6 +230,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    before = machine()
     repeats = 1 if args.quick else 3
     on_cuda = args.device.startswith("cuda")
     stem = "hessian_eigs" if not on_cuda else "hessian_eigs_cuda"
@@ -235,6 +242,7 @@ def main() -> None:
     problem = Problem(model, "cross_entropy", (X, y), chunk_size=None)
     theta = problem.theta_from_model()
     p = problem.num_params
+    sync = torch.cuda.synchronize if on_cuda else (lambda: None)
     print(
         f"p = {p}, N = {X.shape[0]}, threads = {torch.get_num_threads()}, device {args.device}",
         flush=True,
@@ -248,7 +256,6 @@ def main() -> None:
         HessianOperator(problem64, theta64), K + 2, tol=1e-12, block_size=K + 2
     )
     ref = ref_res.eigenvalues[:K].double().cpu()
-    sync = torch.cuda.synchronize if on_cuda else (lambda: None)
     reference = {
         "method": "landscope top_eigenpairs, float64, tol 1e-12, block 12",
         "eigenvalues": ref.tolist(),
@@ -266,29 +273,36 @@ def main() -> None:
         assert reference["eigsh_float64_max_rel_diff"] < 1e-10, reference
     print("reference", [f"{v:.6g}" for v in ref.tolist()], flush=True)
 
-    # --- cost of one product -------------------------------------------------------------------
-    n_rep = 5 if args.quick else 20
+    # --- cost of one product, in plain-torch gradients (one interleaved loop) -----------------
+    n_rep = 7 if args.quick else 21
     g = torch.Generator().manual_seed(0)
     v1 = torch.randn(p, 1, generator=g).to(args.device)
     V16 = torch.randn(p, 16, generator=g).to(args.device)
     op = HessianOperator(problem, theta)
     op_autograd = HessianOperator(problem, theta, backend="autograd")
+    unit = plain_gradient(model, X, y)
+    times = interleaved(
+        {
+            "gradient": unit,
+            "landscope_gradient": lambda: problem.gradient(theta),
+            "hvp_single": lambda: op @ v1,
+            "hvp_block16": lambda: op @ V16,
+            "hvp_single_uncached": lambda: HessianOperator(problem, theta, cache=False) @ v1,
+            "autograd_hvp_single": lambda: op_autograd @ v1,
+            "autograd_hvp_block16": lambda: op_autograd @ V16,
+        },
+        n_rep,
+        sync,
+    )
+    per = {"hvp_block16": 16, "autograd_hvp_block16": 16}
+    ms = {name: summary(ts, per=per.get(name, 1)) for name, ts in times.items()}
     costs = {
         "backend": op.backend,
-        "gradient_ms": 1e3 * median_time(lambda: problem.gradient(theta), n_rep, sync),
-        "hvp_single_cached_ms": 1e3 * median_time(lambda: op @ v1, n_rep, sync),
-        "hvp_block16_per_vector_cached_ms": 1e3 * median_time(lambda: op @ V16, n_rep, sync) / 16,
-        "hvp_single_uncached_ms": 1e3
-        * median_time(lambda: HessianOperator(problem, theta, cache=False) @ v1, n_rep, sync),
-        "autograd_hvp_single_cached_ms": 1e3 * median_time(lambda: op_autograd @ v1, n_rep, sync),
-        "autograd_hvp_block16_per_vector_cached_ms": 1e3
-        * median_time(lambda: op_autograd @ V16, n_rep, sync)
-        / 16,
+        "unit": "plain torch.autograd.grad of cross_entropy(model(X), y), same interleaved loop",
+        "repeats": n_rep,
+        "ms": ms,  # per vector for the blocks; min and median
+        "over_gradient": {name: ratio(t, ms["gradient"]) for name, t in ms.items()},
     }
-    costs["hvp_single_over_gradient"] = costs["hvp_single_cached_ms"] / costs["gradient_ms"]
-    costs["hvp_block16_over_gradient_per_vector"] = (
-        costs["hvp_block16_per_vector_cached_ms"] / costs["gradient_ms"]
-    )
     print(json.dumps(costs, indent=1), flush=True)
 
     # --- the methods ---------------------------------------------------------------------------------
@@ -333,7 +347,7 @@ def main() -> None:
 
     rows = []
     for name, fn in methods.items():
-        out = timed(fn, repeats)
+        out = timed(fn, repeats, unit, sync)
         out["rel_error"] = rel_error(out["eigenvalues"], ref)
         out["method"] = name
         rows.append(out)
@@ -349,7 +363,7 @@ def main() -> None:
     warm_rows = []
     for tol in (1e-4, 1e-6):
         for label, kw in (("cold", {}), ("warm", {"warm_start": prev.eigenvectors})):
-            out = timed(landscope_method(problem, theta1, tol=tol, **kw), repeats)
+            out = timed(landscope_method(problem, theta1, tol=tol, **kw), repeats, unit, sync)
             out.update(method=f"{label} (tol {tol:g})")
             warm_rows.append(out)
     for i in range(0, len(warm_rows), 2):
@@ -421,6 +435,8 @@ def main() -> None:
             "processor": platform.processor(),
             "cpu_count": __import__("os").cpu_count(),
             "peers": peers,
+            "machine_before": before,
+            "machine_after": machine(),
         },
         "reference": reference,
         "costs": costs,
@@ -434,33 +450,52 @@ def main() -> None:
     print(f"wrote {args.out / stem}.json and .md")
 
 
+def _costs_line(c: dict) -> str:
+    """One product and a block of 16 in plain-torch gradients (ratio of minima / of medians)."""
+    ms, r = c["ms"], c["over_gradient"]
+
+    def cell(name: str) -> str:
+        return f"{ms[name]['min_ms']:.2f} ms ({r[name]['min']:.2f}x / {r[name]['median']:.2f}x)"
+
+    return (
+        f"Unit: one plain-torch gradient, {ms['gradient']['min_ms']:.2f} ms (min; median "
+        f"{ms['gradient']['median_ms']:.2f} ms), timed in the same interleaved loop as the "
+        f"products ({c['repeats']} rounds; ratios as min / median). Backend {c['backend']}: one "
+        f"Hessian-vector product {cell('hvp_single')}, uncached {cell('hvp_single_uncached')}; "
+        f"in a block of 16, per vector {cell('hvp_block16')}. The autograd backend: "
+        f"{cell('autograd_hvp_single')} and per vector in a block of 16 "
+        f"{cell('autograd_hvp_block16')}. landscope's own gradient: {cell('landscope_gradient')}."
+    )
+
+
+def _seconds(r: dict) -> str:
+    return f"{r['seconds_min']:.3f} / {r['seconds']:.3f}"
+
+
+def _in_gradients(r: dict) -> str:
+    return f"{r['in_gradients']['min']:.0f} / {r['in_gradients']['median']:.0f}"
+
+
 def markdown(result: dict) -> str:
     s, c = result["setting"], result["costs"]
     lines = [
         f"# Top-10 Hessian eigenpairs: digits MLP 64-100-100-10 ({s['device']})",
         "",
         f"p = {s['p']}, {s['dtype']}, {s['threads']} threads, torch {s['torch']}, {s['cpu_count']} CPUs "
-        f"({s['machine']}); median of {s['repeats']} runs. Error: largest relative error of the top 10 "
+        f"({s['machine']}); min / median of {s['repeats']} runs, each right after a plain-torch gradient (the unit). Error: largest relative error of the top 10 "
         "eigenvalues against the float64 reference. Generated by `python benchmarks/bench_hessian_eigs.py`.",
         "",
-        f"One gradient {c['gradient_ms']:.2f} ms; one Hessian-vector product {c['hvp_single_cached_ms']:.2f} ms "
-        f"({c['hvp_single_over_gradient']:.2f}x gradient; uncached {c['hvp_single_uncached_ms']:.2f} ms); "
-        f"in a block of 16 {c['hvp_block16_per_vector_cached_ms']:.2f} ms per vector "
-        f"({c['hvp_block16_over_gradient_per_vector']:.2f}x gradient); backend {c.get('backend', 'autograd')}."
-        + (
-            f" The autograd backend: {c['autograd_hvp_single_cached_ms']:.2f} ms "
-            f"({c['autograd_hvp_single_cached_ms'] / c['gradient_ms']:.2f}x) and "
-            f"{c['autograd_hvp_block16_per_vector_cached_ms']:.2f} ms per vector in a block of 16 "
-            f"({c['autograd_hvp_block16_per_vector_cached_ms'] / c['gradient_ms']:.2f}x)."
-            if "autograd_hvp_single_cached_ms" in c
-            else ""
-        ),
+        _costs_line(c),
         "",
-        "| method | seconds | Hessian-vector products | max rel. error |",
-        "| --- | ---: | ---: | ---: |",
+        load_note(s["machine_before"], s["machine_after"]),
+        "",
+        "| method | seconds (min / median) | in plain gradients (min / median) | Hessian-vector products | max rel. error |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for r in result["methods"]:
-        lines.append(f"| {r['method']} | {r['seconds']:.3f} | {r['hvps']} | {r['rel_error']:.1e} |")
+        lines.append(
+            f"| {r['method']} | {_seconds(r)} | {_in_gradients(r)} | {r['hvps']} | {r['rel_error']:.1e} |"
+        )
     missing = [k for k, v in s["peers"].items() if v is None]
     if not s.get("device", "cpu").startswith("cpu"):
         lines += ["", "Peers are compared in the issue's CPU setting only (hessian_eigs.md)."]
@@ -470,13 +505,13 @@ def markdown(result: dict) -> str:
         "",
         "## Warm-started tracking after one more SGD step",
         "",
-        "| solve | seconds | Hessian-vector products | fraction of cold | max rel. error |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| solve | seconds (min / median) | in plain gradients (min / median) | Hessian-vector products | fraction of cold | max rel. error |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in result["warm_start"]:
         frac = f"{r['fraction_of_cold_hvps']:.2f}" if "fraction_of_cold_hvps" in r else ""
         lines.append(
-            f"| {r['method']} | {r['seconds']:.3f} | {r['hvps']} | {frac} | {r['rel_error']:.1e} |"
+            f"| {r['method']} | {_seconds(r)} | {_in_gradients(r)} | {r['hvps']} | {frac} | {r['rel_error']:.1e} |"
         )
     d = result.get("warm_start_drift")
     if d:

@@ -8,9 +8,12 @@ data: Fjellstrom's Iris 4-24-14-3 (p = 515), a 64-32-10 digits net (p = 2,410) a
 64-100-100-10 digits net (p = 17,610); ReLU, cross-entropy, full batch, float64 (the
 precision the dense and spectral analyses use) and float32.
 
-Reported: milliseconds per operator application (median of interleaved repeats, so load from
-other processes hits both backends alike) and the ratio autograd / structured; the two
-backends' products are checked to agree (relative difference printed).
+Reported: milliseconds per operator application, min and median of interleaved repeats (so load
+from other processes hits both backends alike), the ratio autograd / structured (of minima and
+of medians), and each backend per vector in plain-torch gradients -- the unit is
+``torch.autograd.grad`` of the module's loss on the same data, timed in the same round-robin loop
+(see ``_common.py``); the two backends' products are checked to agree (relative difference
+printed).  The machine load is recorded at the start and the end.
 
 Run:  python benchmarks/bench_structured.py [--threads 2] [--quick]
 Writes benchmarks/results/structured.json and structured.md.
@@ -20,12 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
+from _common import interleaved, load_note, machine, plain_gradient, ratio, summary
 from torch import nn
 
 from landscope import Problem
@@ -59,16 +60,24 @@ NETS = {
 }
 
 
-def _interleaved(fns: dict, repeats: int) -> dict[str, float]:
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: 1e3 * statistics.median(v) for k, v in times.items()}
+def _timed(ops: dict, unit, repeats: int, V: torch.Tensor | None, k: int) -> dict:
+    """Both backends and the plain-torch gradient in one interleaved loop: per backend min /
+    median ms of one application, the ratio autograd / structured, and per vector in
+    gradients (min / median).  ``V`` None: the dense matrix."""
+    fns = {"gradient": unit}
+    for b, o in ops.items():
+        fns[b] = (lambda o=o: o.to_dense()) if V is None else (lambda o=o, V=V: o @ V)
+    ms = {name: summary(ts) for name, ts in interleaved(fns, repeats).items()}
+    per_vector = {b: summary_div(ms[b], k) for b in ops}
+    return {
+        **ms,
+        "ratio": ratio(ms["autograd"], ms["structured"]),
+        "in_gradients_per_vector": {b: ratio(t, ms["gradient"]) for b, t in per_vector.items()},
+    }
+
+
+def summary_div(s: dict, k: int) -> dict:
+    return {key: value / k for key, value in s.items()}
 
 
 def run(dtype: torch.dtype, repeats: int) -> list[dict]:
@@ -76,8 +85,10 @@ def run(dtype: torch.dtype, repeats: int) -> list[dict]:
     gen = torch.Generator().manual_seed(0)
     for label, (data, widths) in NETS.items():
         X, y = _data(data, dtype)
-        problem = Problem(_mlp(widths, dtype), "cross_entropy", (X, y), chunk_size=None)
+        model = _mlp(widths, dtype)
+        problem = Problem(model, "cross_entropy", (X, y), chunk_size=None)
         theta = problem.theta_from_model()
+        unit = plain_gradient(model, X, y)
         p = problem.num_params
         for Op in (HessianOperator, GGNOperator):
             ops = {b: Op(problem, theta, backend=b) for b in ("autograd", "structured")}
@@ -87,14 +98,10 @@ def run(dtype: torch.dtype, repeats: int) -> list[dict]:
                 diff = (ops["structured"] @ V - ops["autograd"] @ V).norm() / (
                     ops["autograd"] @ V
                 ).norm()
-                ms = _interleaved({b: (lambda o=o, V=V: o @ V) for b, o in ops.items()}, repeats)
-                row[f"k={k}"] = {**ms, "ratio": ms["autograd"] / ms["structured"]}
+                row[f"k={k}"] = _timed(ops, unit, repeats, V, k)
                 row[f"k={k}"]["relative_difference"] = float(diff)
             if p <= 3000:
-                dense = _interleaved(
-                    {b: (lambda o=o: o.to_dense()) for b, o in ops.items()}, max(1, repeats // 5)
-                )
-                row["dense_ms"] = {**dense, "ratio": dense["autograd"] / dense["structured"]}
+                row["dense_ms"] = _timed(ops, unit, max(1, repeats // 5), None, p)
             rows.append(row)
             print(json.dumps(row), flush=True)
         if p > 3000:
@@ -107,12 +114,11 @@ def run(dtype: torch.dtype, repeats: int) -> list[dict]:
                 }
                 V = torch.randn(ops["autograd"].shape[0], 16, generator=gen, dtype=torch.float64)
                 V = V.to(dtype)
-                ms = _interleaved({b: (lambda o=o, V=V: o @ V) for b, o in ops.items()}, repeats)
                 row = {
                     "net": label,
                     "p": ops["autograd"].shape[0],
                     "operator": f"HessianOperator, layer {layer!r} block",
-                    "k=16": {**ms, "ratio": ms["autograd"] / ms["structured"]},
+                    "k=16": _timed(ops, unit, repeats, V, 16),
                 }
                 diff = (ops["structured"] @ V - ops["autograd"] @ V).norm() / (
                     ops["autograd"] @ V
@@ -123,42 +129,47 @@ def run(dtype: torch.dtype, repeats: int) -> list[dict]:
     return rows
 
 
+def _cells(t: dict, dense: bool = False) -> str:
+    a, s, r = t["autograd"], t["structured"], t["ratio"]
+    scale, fmt = (1e-3, ".3f") if dense else (1.0, ".2f")
+    g = t["in_gradients_per_vector"]["structured"]
+    return (
+        f"{a['min_ms'] * scale:{fmt}} / {s['min_ms'] * scale:{fmt}} | "
+        f"{r['min']:.2f}x / {r['median']:.2f}x"
+        + ("" if dense else f" | {g['min']:.2f} / {g['median']:.2f}")
+    )
+
+
 def markdown(result: dict) -> str:
     s = result["setting"]
     lines = [
         "# Structured vs autograd curvature products (MLPs, cross-entropy, full batch)",
         "",
-        f"CPU, {s['threads']} threads, torch {s['torch']}, {s['machine']}; median of "
-        f"{s['repeats']} interleaved repeats; milliseconds per application of the operator "
-        "to a block of k vectors (dense: the whole matrix). Ratio = autograd / structured. "
+        f"CPU, {s['threads']} threads, torch {s['torch']}, {s['machine']}; {s['repeats']} "
+        "interleaved repeats (the dense matrix: a fifth as many). Times: milliseconds per "
+        "application of the operator to a block of k vectors, min over the repeats (dense: "
+        "seconds for the whole matrix). Ratio = autograd / structured, of minima / of medians. "
+        "Structured in gradients = structured time per vector over one plain-torch gradient "
+        "(`torch.autograd.grad` of the module's loss, timed in the same loop), min / median. "
         "Generated by `python benchmarks/bench_structured.py`.",
+        "",
+        load_note(s["machine_before"], s["machine_after"]),
         "",
     ]
     for dtype, rows in result["runs"].items():
         lines += [
             f"## {dtype}",
             "",
-            "| net | p | operator | k = 1 autograd / structured | ratio | k = 16 autograd / structured | ratio | dense matrix (s) | ratio |",
-            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| net | p | operator | k = 1 autograd / structured (ms) | ratio | structured in gradients "
+            "| k = 16 autograd / structured (ms) | ratio | structured per vector in gradients "
+            "| dense matrix (s) | ratio |",
+            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for r in rows:
-            k16 = r["k=16"]
-            k1 = r.get("k=1")
-            if k1 is None:
-                lines.append(
-                    f"| {r['net']} | {r['p']} | {r['operator']} | | | {k16['autograd']:.2f} / "
-                    f"{k16['structured']:.2f} | {k16['ratio']:.2f}x | | |"
-                )
-                continue
-            dense = r.get("dense_ms")
-            dense_cells = (
-                f"{dense['autograd'] / 1e3:.3f} / {dense['structured'] / 1e3:.3f} | {dense['ratio']:.1f}x"
-                if dense
-                else "| "
-            )
+            k1 = f"{_cells(r['k=1'])} | " if "k=1" in r else "| | | "
+            dense = f"{_cells(r['dense_ms'], dense=True)} |" if "dense_ms" in r else " | |"
             lines.append(
-                f"| {r['net']} | {r['p']} | {r['operator']} | {k1['autograd']:.2f} / {k1['structured']:.2f} | "
-                f"{k1['ratio']:.2f}x | {k16['autograd']:.2f} / {k16['structured']:.2f} | {k16['ratio']:.2f}x | {dense_cells} |"
+                f"| {r['net']} | {r['p']} | {r['operator']} | {k1}{_cells(r['k=16'])} | {dense}"
             )
         worst = max(
             max(r.get("k=1", r["k=16"])["relative_difference"], r["k=16"]["relative_difference"])
@@ -180,15 +191,23 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     repeats = 5 if args.quick else 21
+    before = machine()
+    runs = {str(dt)[6:]: run(dt, repeats) for dt in (torch.float64, torch.float32)}
+    after = machine()
     result = {
         "setting": {
             "threads": args.threads,
             "torch": torch.__version__,
-            "machine": f"{platform.machine()} {platform.processor()}".strip(),
+            "machine": before["machine"],
             "repeats": repeats,
+            "quick": args.quick,
+            "unit": "plain torch.autograd.grad of cross_entropy(model(X), y), same interleaved loop",
+            "machine_before": before,
+            "machine_after": after,
         },
-        "runs": {str(dt)[6:]: run(dt, repeats) for dt in (torch.float64, torch.float32)},
+        "runs": runs,
     }
+    print(load_note(before, after), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "structured.json").write_text(json.dumps(result, indent=1))
     (args.out / "structured.md").write_text(markdown(result))

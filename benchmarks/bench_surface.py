@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import load_note, machine
 from torch import nn
 
 from landscope import Problem
@@ -146,6 +147,7 @@ def bench_landscope(
             grids[label], batch[label] = res[-1]["train_loss"], res[-1].meta["batch_points"]
     floors.append(_floor(model, x, y, floor_reps))
     out["floor_ms"] = 1e3 * min(floors)
+    out["floor_ms_median"] = 1e3 * statistics.median(floors)
     out["floor_ms_each"] = [1e3 * f for f in floors]
     # correctness of landscope's grid: cell (i, j) is theta + a_i d1 + b_j d2, checked against
     # Problem.loss there (point by point: exactly; batched: to float32 rounding)
@@ -316,6 +318,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    before = machine()
     device = torch.device(args.device)
     repeats = 1 if args.quick else 3
     floor_reps = 20 if args.quick else 100
@@ -357,6 +360,10 @@ def main() -> None:
         "landscope_best_ms_per_point": best,
         "landscope_over_floor": best / floor,
         **{f"{k} / floor": d[k]["best_ms_per_point"] / floor for k in VARIANTS},
+        **{
+            f"{k} / floor (medians)": d[k]["median_ms_per_point"] / d["floor_ms_median"]
+            for k in VARIANTS
+        },
         "small_model_vmap_speedup": sm["speedup_vmap_over_pointwise"],
     }
     if ll_label in d:
@@ -365,6 +372,7 @@ def main() -> None:
         summary["loss_landscapes_over_floor"] = ll / floor
         summary["landscope_speedup_over_loss_landscapes"] = ll / best
     report["summary"] = summary
+    report["machine_before"], report["machine_after"] = before, machine()
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"surface{args.tag}"
@@ -376,16 +384,18 @@ def main() -> None:
         f"Machine: {m['device']}, {m['processor'] or m['platform']}, torch {m['torch']}, {m['threads']} threads. "
         f"Best of {repeats} round-robin rounds per row; floor = one forward pass + loss of the full set "
         "with the plain module (best round of the median of "
-        f"{floor_reps}).",
+        f"{floor_reps}). x floor: best / best floor and median / median floor. "
+        + load_note(report["machine_before"], report["machine_after"]),
         "",
-        "| method | batch | ms / point | x floor |",
+        "| method | batch | ms / point (best / median) | x floor (best / median) |",
         "| --- | ---: | ---: | ---: |",
-        f"| floor (one forward of 1,797 samples + loss) | | {floor:.3f} | 1.00 |",
+        f"| floor (one forward of 1,797 samples + loss) | | {floor:.3f} / {d['floor_ms_median']:.3f} | 1.00 |",
     ]
     for label in [*VARIANTS, *extra]:
-        ms = d[label]["best_ms_per_point"]
+        ms, med = d[label]["best_ms_per_point"], d[label]["median_ms_per_point"]
         lines.append(
-            f"| {label} | {d[label].get('batch_points', '')} | {ms:.3f} | {ms / floor:.2f} |"
+            f"| {label} | {d[label].get('batch_points', '')} | {ms:.3f} / {med:.3f} | "
+            f"{ms / floor:.2f} / {med / d['floor_ms_median']:.2f} |"
         )
     lines += [
         "",
