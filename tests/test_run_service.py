@@ -79,7 +79,9 @@ def test_select_steps(run):
 
 def test_values_at_marks_unrecorded_steps_nan(run):
     losses = run.values_at(Series.TRAIN_LOSS, [0, 2, 5, 10])
-    recorded = dict(zip(run.steps(Series.TRAIN_LOSS).tolist(), run.read(Series.TRAIN_LOSS)))
+    recorded = dict(
+        zip(run.steps(Series.TRAIN_LOSS).tolist(), run.read(Series.TRAIN_LOSS), strict=True)
+    )
     assert losses[0] == pytest.approx(float(recorded[0]))
     assert np.isnan(losses[1]) and losses[2] == pytest.approx(float(recorded[5]))
     assert run.values_at("no_such_series", [0]) is None

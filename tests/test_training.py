@@ -343,6 +343,12 @@ def test_interrupt_checkpoints_and_resume_matches(tmp_path):
     resumed = train(None, tmp_path / "int", resume=True, progress=False)
     for name in ("params", "updates", "batch_loss", "train_loss"):
         assert np.array_equal(resumed.read(name), reference.read(name)), name
+    # the summary says what this session did and the time of all sessions
+    summary = resumed.read_json("summary.json")
+    assert summary["resumed_from_step"] == 16  # the last checkpoint before step 17 (flush every 4)
+    assert summary["steps_this_session"] == 30 - summary["resumed_from_step"]
+    assert summary["seconds_all_sessions"] > summary["seconds"] > 0
+    assert reference.read_json("summary.json")["resumed_from_step"] is None
 
 
 def test_training_threads_are_set_recorded_and_restored(tmp_path):

@@ -585,9 +585,11 @@ def evaluate_cells(
     batches += [(rest[k : k + block], False) for k in range(0, rest.size, block)]
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from landscope._progress import progress_bar
 
-        bar = tqdm(total=flat_done.size, initial=int(flat_done.sum()), unit="pt", desc=description)
+        bar = progress_bar(
+            total=flat_done.size, initial=int(flat_done.sum()), unit="pt", desc=description
+        )
     last_flush = time.monotonic()
     try:
         splits = list(evaluators.items())

@@ -238,6 +238,8 @@ class _Trainer:
         if len(set(names)) != len(names):
             raise ValueError(f"penalties need distinct names (their series), got {names}")
         self.last_checkpoint = 0
+        self.seconds_before = 0.0  # training time of earlier sessions (resume), from the checkpoint
+        self._t0: float | None = None
         self.progress = progress
         self.stop = _StopOnSigterm()  # installed by train() around the run
         oc = config.optimizer
@@ -326,16 +328,16 @@ class _Trainer:
 
     # --- the loop --------------------------------------------------------------------------
     def run(self, writer, start_step: int, theta: torch.Tensor) -> dict:
-        from tqdm.auto import tqdm
+        from landscope._progress import progress_bar
 
         config, rc = self.config, self.config.record
         recorder = self.recorder(writer)
         train_mode = config.training.model_mode == "train"
-        t0 = time.perf_counter()
-        bar = tqdm(
+        t0 = self._t0 = time.perf_counter()
+        bar = progress_bar(
             total=self.total_steps,
             initial=start_step,
-            disable=not self.progress,
+            enabled=self.progress,
             unit="step",
             desc=config.name,
             dynamic_ncols=True,
@@ -385,9 +387,14 @@ class _Trainer:
                     self._checkpoint(writer, step, theta)
                 now = time.perf_counter()
                 if self.progress and now - last_postfix > 0.5:
-                    post = {"loss": f"{float(loss):.4f}"}
-                    if "train_accuracy" in recorder.last_eval:
-                        post["acc"] = f"{recorder.last_eval['train_accuracy']:.3f}"
+                    # the minibatch loss of this step, and the full-set metrics where they were
+                    # last evaluated (labelled with that step: they are not this step's)
+                    post = {"batch_loss": f"{float(loss):.4f}"}
+                    if "train_loss" in recorder.last_eval:
+                        at = recorder.last_eval_step
+                        post[f"train@{at}"] = f"{recorder.last_eval['train_loss']:.4f}"
+                        if "train_accuracy" in recorder.last_eval:
+                            post[f"acc@{at}"] = f"{recorder.last_eval['train_accuracy']:.3f}"
                     bar.set_postfix(post, refresh=False)
                     last_postfix = now
         except TrainingInterrupted:
@@ -409,27 +416,40 @@ class _Trainer:
             ) from None
         finally:
             bar.close()
-        self._checkpoint(writer, step, theta)
         seconds = time.perf_counter() - t0
+        self._checkpoint(writer, step, theta, seconds)
         done = self.total_steps - start_step
         summary = {
             "completed": True,
             "total_steps": self.total_steps,
             "epochs": self.total_steps / self.spe,
+            # this process: the steps it ran and their time; all sessions: the time of every
+            # session up to its last checkpoint (a resumed run recomputes the steps after it)
             "seconds": seconds,
+            "steps_this_session": done,
+            "resumed_from_step": start_step if start_step else None,
+            "seconds_all_sessions": self.seconds_before + seconds,
             "steps_per_second": done / seconds if seconds > 0 and done else None,
             "final": recorder.last_eval,
+            "final_eval_step": recorder.last_eval_step,
             "num_params": self.problem.num_params,
         }
         writer.write_json("summary.json", summary)
         self.final_theta = theta
         return summary
 
-    def _checkpoint(self, writer, step: int, theta: torch.Tensor) -> None:
+    def _checkpoint(
+        self, writer, step: int, theta: torch.Tensor, seconds: float | None = None
+    ) -> None:
+        """Flush, then save the state of ``step``; ``seconds``: this session's time so far
+        (recorded so that a resumed run can report the time of all sessions)."""
         writer.flush()
         self.last_checkpoint = step
+        if seconds is None:
+            seconds = time.perf_counter() - self._t0 if self._t0 is not None else 0.0
         state = {
             "step": step,
+            "seconds_before": self.seconds_before + seconds,
             "theta": theta.detach().cpu(),
             "optimizer": {
                 k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v)
@@ -451,6 +471,7 @@ class _Trainer:
             for n, b in state["buffers"].items():
                 named[n].copy_(b.to(named[n].device))
         _set_rng_state(state["rng"], self.device)
+        self.seconds_before = float(state.get("seconds_before", 0.0))
         return state["theta"].to(device=self.device, dtype=self.dtype)
 
 

@@ -54,6 +54,7 @@ class RunRecorder:
         self._analysis_state: dict[str, dict] = {a.name: {} for a in self.analyses}
         self._auto: set[str] = set()
         self.last_eval: dict[str, float] = {}
+        self.last_eval_step: int | None = None
 
     # --- declaration -------------------------------------------------------------------------
     def declare_series(self) -> None:
@@ -124,6 +125,7 @@ class RunRecorder:
             self.writer.append(Series.PARAMS, step, theta)
         if step in self._eval_set:
             self.last_eval = self._evaluate(step, theta)
+            self.last_eval_step = step
         for analysis in self.analyses:
             if step % analysis.every == 0 or step == self.total_steps:
                 ctx = StepContext(
