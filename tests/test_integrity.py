@@ -548,12 +548,20 @@ def _delete_chunk(run):
 
 def _truncate_chunk(run):
     chunk = run / "series/params/values/1.0"
-    chunk.write_bytes(chunk.read_bytes()[:1000])
+    data = chunk.read_bytes()
+    chunk.write_bytes(data[: len(data) // 2])
 
 
 def _nan_chunk(run):
-    chunk = run / "series/params/values/1.0"
-    np.full(chunk.stat().st_size // 4, np.nan, np.float32).tofile(chunk)
+    """A chunk that decodes, to NaN (encoded with the array's codec, if any)."""
+    import numcodecs
+
+    values = run / "series/params/values"
+    meta = json.loads((values / ".zarray").read_text())
+    nan = np.full(meta["chunks"], np.nan, np.float32)
+    compressor = meta["compressor"]
+    data = nan.tobytes() if compressor is None else numcodecs.get_codec(compressor).encode(nan)
+    (values / "1.0").write_bytes(data)
 
 
 def _truncate_committed(run):
@@ -566,7 +574,7 @@ def _truncate_committed(run):
     ("damage", "needles"),
     [
         (_delete_chunk, ["params/values/1.0 is missing", "steps 20..39"]),
-        (_truncate_chunk, ["params/values/1.0 is damaged (truncated: 1000 of", "steps 20..39"]),
+        (_truncate_chunk, ["params/values/1.0 is damaged (truncated: ", "steps 20..39"]),
         (_nan_chunk, ["theta at step 25 of run", "is not finite", "landscope runs check"]),
         (_truncate_committed, ["committed.json is damaged"]),
     ],

@@ -272,6 +272,10 @@ def _check_committed_prefix(path: Path, synced: int) -> int:
     assert ckpt["step"] == 3 * ckpt["rows"]
     assert np.array_equal(ckpt["theta"].numpy(), _row(ckpt["rows"] - 1))
     assert ckpt["rows"] <= min(n, m)
+    # every committed chunk has its checksum, and it matches: no false alarm after a kill
+    # between a chunk write and the checksum file (checksums cover committed rows only)
+    report = run.check(checksums=True)
+    assert report.ok and report.unverified == 0, [p.message() for p in report.problems]
     return min(n, m)
 
 

@@ -102,14 +102,6 @@ class RunCheck:
     def ok(self) -> bool:
         return not self.problems
 
-    def raise_if_damaged(self) -> None:
-        if self.problems:
-            first = self.problems[0].message()
-            more = len(self.problems) - 1
-            raise fmt.DamagedRunError(
-                first + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
-            )
-
 
 def _grids(run, name: str) -> dict[str, fmt.ChunkGrid]:
     return {kind: run._grid(name, kind) for kind in ("steps", "values")}
