@@ -105,6 +105,16 @@ def test_a_deleted_chunk_is_an_error_never_zeros(tmp_path, compression):
     assert np.array_equal(run.read("params", steps=[170], columns=[0, 4]), x[[17]][:, [0, 4]])
     assert np.array_equal(run.read("params", steps=[170], columns=slice(10, 13)), x[[17], 10:])
     assert [p.file.name for p in run.check().problems] == ["2.1"]
+    # a column selection is checked against the blocks it really touches (negative slices too)
+    other = tmp_path / "other"
+    _write(other, compression)
+    (_values(other) / "2.0").unlink()  # rows 16..23, columns 0..4
+    for columns in (slice(-9, -7), [4, 5], slice(3, 6)):  # columns 4 and 5: blocks 0 and 1
+        with pytest.raises(DamagedRunError, match=r"values/2\.0 is missing"):
+            open_run(other).read("params", steps=[170], columns=columns)
+    assert np.array_equal(
+        open_run(other).read("params", steps=[170], columns=slice(-8, -6)), x[[17], 5:7]
+    )
 
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)

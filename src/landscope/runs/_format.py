@@ -293,12 +293,14 @@ class ChunkGrid:
             column_chunk = entry["column_chunk"]
             self.blocks = num_column_blocks(shape, column_chunk or 1)
             self.column_chunk = column_chunk
+            self.num_columns = shape[0] if shape else 1
             per_row = (
                 int(np.prod((column_chunk, *shape[1:]), dtype=np.int64)) if shape else 1
             ) * np.dtype(entry["dtype"]).itemsize
         else:
             self.chunk_rows = int(entry["steps_chunk_rows"])
             self.record_ndim, self.blocks, self.column_chunk = 0, 1, None
+            self.num_columns = 1
             per_row = 8
         self.row_bytes = per_row
         self.nbytes = self.chunk_rows * per_row
@@ -323,7 +325,7 @@ class ChunkGrid:
         if self.blocks == 1 or cols is None:
             return range(self.blocks)
         if isinstance(cols, slice):
-            idx = np.arange(self.blocks * self.column_chunk)[cols]
+            idx = np.arange(self.num_columns)[cols]
         else:
             idx = np.asarray(cols)
         return np.unique(idx // self.column_chunk) if idx.size else np.zeros(0, np.int64)
