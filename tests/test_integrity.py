@@ -415,6 +415,30 @@ def test_damaged_json_files_and_checkpoints_are_named(tmp_path):
         open_run(run_dir)
 
 
+def test_resume_from_a_damaged_checkpoint_raises_and_leaves_the_folder_unlocked(tmp_path):
+    cfg = {
+        "name": "d",
+        "data": {"name": "iris"},
+        "model": {"name": "mlp", "options": {"widths": [6]}},
+        "training": {"batch_size": 20, "steps": 20},
+        "record": {"flush_every": 5},
+    }
+    run_dir = tmp_path / "run"
+    train(cfg, run_dir, progress=False)
+    (run_dir / "summary.json").unlink()
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and "series" in p.parts}
+    checkpoint = run_dir / "checkpoint.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:300])
+    with pytest.raises(DamagedRunError, match=r"checkpoint .*checkpoint\.pt is damaged") as info:
+        train(None, run_dir, resume=True, progress=False)
+    # not locked by the failed resume, even while its traceback (and frames) are alive
+    assert info.tb is not None
+    TrajectoryWriter.open_for_resume(run_dir).close()
+    after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and "series" in p.parts}
+    changed = [p for p in before if before[p] != after.get(p)]
+    assert not changed, changed  # nothing on disk lost or rewritten
+
+
 # --- item 3: SIGTERM ------------------------------------------------------------------------------
 SIGTERM_CONFIG = {
     "name": "sigterm",

@@ -632,7 +632,11 @@ def _train_run(
                     "(set OMP_NUM_THREADS / torch.set_num_threads to match for bitwise identity)",
                     stacklevel=2,
                 )
-            state = writer.load_checkpoint()
+            try:
+                state = writer.load_checkpoint()
+            except BaseException:  # a damaged checkpoint: unlock the folder before reporting it
+                writer.close()
+                raise
             trainer.recorder(writer).declare_series()
             if state is None:
                 start, theta = 0, trainer.problem.theta_from_model()
