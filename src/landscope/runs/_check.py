@@ -61,18 +61,18 @@ class ChunkProblem:
         s0, s1 = self.steps
         return f"step {s0}" if s0 == s1 else f"steps {s0}..{s1} ({rows})"
 
-    def message(self, run_dir: Path | None = None) -> str:
+    def message(self) -> str:
         """One line: the file, the problem, the series and the steps it costs."""
         if self.sentence is not None:
             return self.sentence
         what = "the steps of" if self.kind == "steps" else "the records of"
-        return (
-            f"chunk file {self.file} is {self.problem}: {what} series {self.series!r} at "
-            f"{self.affected()} are lost"
-            if self.problem == "missing"
-            else f"chunk file {self.file} is damaged ({self.problem}): {what} series "
-            f"{self.series!r} at {self.affected()} cannot be read"
-        )
+        where = f"{what} series {self.series!r} at {self.affected()}"
+        if self.problem == "missing":
+            return f"chunk file {self.file} is missing: {where} are lost"
+        damaged = f"chunk file {self.file} is damaged ({self.problem})"
+        if self.problem.startswith("checksum mismatch"):  # it reads, but not as written
+            return f"{damaged}: {where} are not what was written"
+        return f"{damaged}: {where} cannot be read"
 
     def error(self) -> fmt.DamagedRunError:
         return fmt.DamagedRunError(self.message())
