@@ -27,6 +27,7 @@ main thread, and the previous one is restored afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import os
@@ -130,6 +131,24 @@ class _StopOnSigterm:
         self._installed = False
         if self.requested and not self.handled:
             os.kill(os.getpid(), signal.SIGTERM)
+
+    def __enter__(self) -> _StopOnSigterm:
+        return self.install()
+
+    def __exit__(self, *exc) -> None:
+        self.restore()
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None):
+    """``torch.set_num_threads(threads)`` for the block (None: unchanged), restored after."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def selected_steps(selection, total_steps: int) -> np.ndarray:
@@ -545,121 +564,80 @@ def train(
             raise ValueError("train needs a config (or resume=True)")
         config = config if isinstance(config, RunConfig) else load_config(config)
 
-    threads_before = torch.get_num_threads()
-    if config.training.threads is not None:
-        # Restored on return; recorded in meta.json (bitwise resume needs the same count).
-        torch.set_num_threads(config.training.threads)
-    try:
-        return _train(
-            config,
-            out,
-            resume,
-            overwrite,
-            model,
-            dataset,
-            callbacks,
-            update_transform,
-            penalties,
-            progress,
-        )
-    finally:
-        torch.set_num_threads(threads_before)
-
-
-def _train(
-    config, out, resume, overwrite, model, dataset, callbacks, update_transform, penalties, progress
-):
-    stop = _StopOnSigterm().install()
-    try:
-        return _train_run(
-            config,
-            out,
-            resume,
-            overwrite,
-            model,
-            dataset,
-            callbacks,
-            update_transform,
-            penalties,
-            progress,
-            stop,
-        )
-    finally:
-        stop.restore()
-
-
-def _train_run(
-    config,
-    out,
-    resume,
-    overwrite,
-    model,
-    dataset,
-    callbacks,
-    update_transform,
-    penalties,
-    progress,
-    stop,
-):
     from landscope.runs import TrajectoryWriter, open_run
 
-    if resume:
-        writer = TrajectoryWriter.open_for_resume(out, background=True)
-    with torch.random.fork_rng(
-        devices=[torch.device(config.device)] if config.device.startswith("cuda") else []
-    ):
-        torch.manual_seed(config.seed)  # dropout draws in the forked (private) RNG stream
-        trainer = _Trainer(
-            config,
-            out,
-            model=model,
-            dataset=dataset,
-            callbacks=callbacks,
-            update_transform=update_transform,
-            penalties=penalties,
-            progress=progress,
-        )
-        if resume:
-            summary_path = out / "summary.json"
-            if summary_path.exists():
-                writer.close()
-                return open_run(out)
-            recorded = writer.meta.get("versions", {}).get("torch_num_threads")
-            if recorded is not None and recorded != str(torch.get_num_threads()):
-                warnings.warn(
-                    f"the run was started with {recorded} torch threads, this process has "
-                    f"{torch.get_num_threads()}: the resumed trajectory can differ in the last bits "
-                    "(set OMP_NUM_THREADS / torch.set_num_threads to match for bitwise identity)",
-                    stacklevel=2,
-                )
+    # The thread count is restored on return and recorded in meta.json (bitwise resume needs
+    # the same count); SIGTERM is handled while training runs (see _StopOnSigterm).
+    with _torch_threads(config.training.threads), _StopOnSigterm() as stop:
+        # on resume, take the writer lock before building anything (a second writer fails fast)
+        writer = TrajectoryWriter.open_for_resume(out, background=True) if resume else None
+        devices = [torch.device(config.device)] if config.device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(config.seed)  # dropout draws in the forked (private) RNG stream
             try:
-                state = writer.load_checkpoint()
-            except BaseException:  # a damaged checkpoint: unlock the folder before reporting it
-                writer.close()
+                trainer = _Trainer(
+                    config,
+                    out,
+                    model=model,
+                    dataset=dataset,
+                    callbacks=callbacks,
+                    update_transform=update_transform,
+                    penalties=penalties,
+                    progress=progress,
+                )
+            except BaseException:
+                if writer is not None:  # unlock the run folder before reporting the error
+                    writer.close()
                 raise
-            trainer.recorder(writer).declare_series()
-            if state is None:
-                start, theta = 0, trainer.problem.theta_from_model()
+            trainer.stop = stop
+            if resume:
+                start, theta = _resume_point(trainer, writer)
+                if start is None:  # the run had finished: nothing to do
+                    return open_run(out)
             else:
-                start, theta = int(state["step"]), trainer.restore(state)
-            writer.truncate_after(start - 1)
-            trainer.last_checkpoint = start
-            trainer.setup_penalties(theta)
-        else:
-            writer = TrajectoryWriter.create(
-                out,
-                meta=trainer.meta(),
-                overwrite=overwrite,
-                background=True,
-                compression=config.record.compression,
-            )
-            trainer.recorder(writer).declare_series()
-            start, theta = 0, trainer.problem.theta_from_model()
-            trainer.setup_penalties(theta)
-            trainer._checkpoint(writer, 0, theta)
-        trainer.stop = stop
-        try:
-            trainer.run(writer, start, theta)
-        finally:
-            writer.close()
+                writer = TrajectoryWriter.create(
+                    out,
+                    meta=trainer.meta(),
+                    overwrite=overwrite,
+                    background=True,
+                    compression=config.record.compression,
+                )
+                trainer.recorder(writer).declare_series()
+                start, theta = 0, trainer.problem.theta_from_model()
+                trainer.setup_penalties(theta)
+                trainer._checkpoint(writer, 0, theta)
+            try:
+                trainer.run(writer, start, theta)
+            finally:
+                writer.close()
     return open_run(out)
+
+
+def _resume_point(trainer: _Trainer, writer) -> tuple[int | None, torch.Tensor | None]:
+    """Restore the trainer from the run's checkpoint, drop the records after it; ``(None,
+    None)`` (writer closed) when the run had already finished."""
+    if (trainer.out / "summary.json").exists():
+        writer.close()
+        return None, None
+    recorded = writer.meta.get("versions", {}).get("torch_num_threads")
+    if recorded is not None and recorded != str(torch.get_num_threads()):
+        warnings.warn(
+            f"the run was started with {recorded} torch threads, this process has "
+            f"{torch.get_num_threads()}: the resumed trajectory can differ in the last bits "
+            "(set OMP_NUM_THREADS / torch.set_num_threads to match for bitwise identity)",
+            stacklevel=3,
+        )
+    try:
+        state = writer.load_checkpoint()
+    except BaseException:  # a damaged checkpoint: unlock the folder before reporting it
+        writer.close()
+        raise
+    trainer.recorder(writer).declare_series()
+    if state is None:
+        start, theta = 0, trainer.problem.theta_from_model()
+    else:
+        start, theta = int(state["step"]), trainer.restore(state)
+    writer.truncate_after(start - 1)
+    trainer.last_checkpoint = start
+    trainer.setup_penalties(theta)
+    return start, theta
