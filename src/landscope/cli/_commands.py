@@ -165,9 +165,21 @@ def train(
     summary = run.read_json("summary.json")
     final = summary.get("final", {})
     parts = [f"{summary['total_steps']} steps", f"{summary['seconds']:.1f} s"]
+    resumed = summary.get("resumed_from_step")
+    if resumed:  # this session ran only the steps after the checkpoint it resumed from
+        parts[1] = (
+            f"resumed at step {resumed}: {summary.get('steps_this_session')} steps in "
+            f"{summary['seconds']:.1f} s this session, "
+            f"{summary.get('seconds_all_sessions', summary['seconds']):.1f} s all sessions"
+        )
     if summary.get("steps_per_second"):
         parts.append(f"{summary['steps_per_second']:.0f} steps/s")
-    parts += [f"{k} {v:.4f}" for k, v in final.items()]
+    if final:
+        at = summary.get("final_eval_step")
+        parts.append(
+            (f"at step {at}: " if at is not None else "")
+            + ", ".join(f"{k} {v:.4f}" for k, v in final.items())
+        )
     typer.echo(f"{target}: " + ", ".join(parts))
 
 

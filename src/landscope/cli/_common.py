@@ -22,7 +22,8 @@ __all__ = [
     "run_app",
 ]
 
-#: The one progress flag of every long command (bars are off when stderr is not a terminal too).
+#: The one progress flag of every long command (when stderr is not a terminal, bars are plain
+#: lines, at most one per 30 s, see landscope._progress).
 #: ``--quiet`` is the older spelling of ``train``, kept as an alias.
 NoProgress = Annotated[
     bool,
