@@ -215,6 +215,9 @@ def curvature_summary(
         sd = spectral_density(op, num_probes=d.probes, lanczos_steps=d.lanczos_steps, seed=s.seed)
         out["density"] = sd.to_dict(sigma=d.sigma)
         out["density"]["trace_estimate"] = sd.trace()
+        # standard error over the probes (p x the std. error of the first moment): the SLQ trace
+        # is an estimate, never printed without its spread
+        out["density"]["trace_standard_error"] = sd.dim * sd.moment_standard_error(1)
     out["num_hvps"] = op.num_matvecs
     out["seconds"] = time.perf_counter() - t0
     return out
@@ -267,7 +270,8 @@ def format_table(summary: dict[str, Any]) -> str:
         lines.append(
             f"spectral density (SLQ): {d['num_probes']} probes x {d['lanczos_steps']} Lanczos steps, "
             f"sigma {d['sigma']:.3g}, {d['num_matvecs']} products, {d['seconds']:.3f} s; "
-            f"trace estimate {d['trace_estimate']:.6g}"
+            f"trace estimate {d['trace_estimate']:.6g} +- "
+            f"{d.get('trace_standard_error', float('nan')):.2g} (std. error over the probes)"
         )
     lines.append(
         f"total: {summary['num_hvps']} Hessian-vector products, {summary['seconds']:.3f} s"
