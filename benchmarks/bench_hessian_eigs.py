@@ -79,22 +79,23 @@ def timed(
     unit: Callable[[], object],
     sync: Callable[[], None] = lambda: None,
 ) -> dict:
-    """Run ``fn`` ``repeats`` times, each right after the plain-torch unit (a gradient, timed
-    on its second call so that the previous solve's allocations do not land on it); keep the
-    last result, with min and median wall time, and both in units (ratio of minima / of
-    medians)."""
+    """Run ``fn`` ``repeats`` times, each right after the plain-torch unit (a gradient: one
+    untimed call, so that the previous solve's allocations do not land on it, then three timed
+    ones); keep the last result, with min and median wall time, and both in units (ratio of
+    minima / of medians)."""
     times, units, out = [], [], {}
     for _ in range(repeats):
         unit()
-        sync()
-        t0 = time.perf_counter()
-        unit()
-        sync()
+        for _ in range(3):
+            sync()
+            t0 = time.perf_counter()
+            unit()
+            sync()
+            units.append(time.perf_counter() - t0)
         t1 = time.perf_counter()
         out = fn()
         sync()
         times.append(time.perf_counter() - t1)
-        units.append(t1 - t0)
     out["seconds"] = statistics.median(times)
     out["seconds_min"] = min(times)
     out["in_gradients"] = {

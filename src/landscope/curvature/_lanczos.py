@@ -363,23 +363,24 @@ def lanczos_step(
     Q = state.Qt[: m + 1]
     h = Q @ w
     r = w - Q.T @ h
-    before = torch.linalg.vector_norm(w)
-    after = torch.linalg.vector_norm(r)
+    norms = torch.stack([torch.linalg.vector_norm(w), torch.linalg.vector_norm(r)])
+    # One transfer per step (a device synchronization on accelerators).
+    host = torch.cat([h.reshape(-1), alpha.reshape(1), norms]).double().cpu()
+    column, alpha_j, before, after = host[: m + 1], float(host[m + 1]), host[m + 2], host[m + 3]
     if float(after) <= 0.7071 * float(before):
         h2 = Q @ r
         r = r - Q.T @ h2
-        h = h + h2
-        after = torch.linalg.vector_norm(r)
-    column = h.double().cpu()
-    column[m] += float(alpha)
+        host = torch.cat([h2.reshape(-1), torch.linalg.vector_norm(r).reshape(1)]).double().cpu()
+        column, after = column + host[: m + 1], host[m + 1]
+    column[m] += alpha_j
     if m > 0:
         column[m - 1] += beta
-    state.extend(q, None, column=column)
+    state.extend(q, None, column=column[:, None])
     beta_j = float(after)
     eps = torch.finfo(state.Qt.dtype).eps
     if beta_j <= 100 * eps * max(float(state.M.abs().max()), eps):
         return None, beta_j
-    return r / after, beta_j
+    return r / beta_j, beta_j
 
 
 @dataclass
