@@ -317,7 +317,7 @@ def test_training_engine_matches_torch_optim(tmp_path, optimizer):
         "model": {"name": "mlp", "options": {"widths": [5]}},
         "optimizer": optimizer,
         "training": {"batch_size": 6, "steps": 20},
-        "record": {"params": {"every": 1}, "flush_every": 4},
+        "record": {"params": {"every": 1}, "eval": {"every": 5}, "flush_every": 4},
     }
     run = train(cfg, tmp_path / "run", model=model, dataset=ds, progress=False)
     params = run.read("params")
@@ -326,3 +326,6 @@ def test_training_engine_matches_torch_optim(tmp_path, optimizer):
     # Same tolerance argument as above, plus the loss summed in another order (chunks).
     np.testing.assert_allclose(params, ref, rtol=RTOL, atol=1e-13)
     assert float(np.abs(ref[-1] - ref[0]).max()) > 1e-2
+    # The recorded updates are the steps taken, and every step's parameters are recorded.
+    np.testing.assert_allclose(run.read("updates"), np.diff(params, axis=0), rtol=1e-10, atol=1e-13)
+    assert np.array_equal(run.steps("params"), np.arange(21))

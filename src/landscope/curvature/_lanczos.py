@@ -28,13 +28,14 @@ eigenvalue error from 1.2e-6 to the 1e-7 that float32 products allow.
 
 Why this solver rather than SciPy ``eigsh`` (ARPACK) or LOBPCG -- measured by
 ``benchmarks/bench_hessian_eigs.py`` (digits MLP 64-100-100-10, p = 17,610, float32, top 10,
-tol 1e-6; results in ``benchmarks/results/hessian_eigs*.md``).  On CPU (2 threads; one
-gradient 2.3 ms, one structured Hessian-vector product 2.3 ms, 1.8 ms per vector in a block of
-16): single-vector Lanczos here takes 28 products / 0.12 s (eigenvalue error 1e-7), ARPACK on
-the same operator 34 / 0.26 s, block Lanczos with a block of 10 64 / 0.20 s, SciPy LOBPCG 92 /
-1.2 s.  Blocks do not pay on CPU (a block saves at most ~20% per vector, and needs twice the
-products), so the default there is one vector; LOBPCG is dominated because, without a preconditioner, its iterates lie in
-the block Krylov space that Rayleigh-Ritz here searches whole.  On an H100 a block of 16
+tol 1e-6; results in ``benchmarks/results/hessian_eigs*.md``).  On CPU (2 threads, idle; one
+plain-torch gradient 1.5 ms, one structured Hessian-vector product 2.0 ms = 1.3x that, 1.65 ms
+per vector in a block of 16, all timed in one interleaved loop): single-vector Lanczos here takes
+28 products / 0.11 s (eigenvalue error 1e-7; 63 gradients), ARPACK on the same operator 34 /
+0.19 s, block Lanczos with a block of 10 64 / 0.19 s, SciPy LOBPCG 92 / 0.77 s.  Blocks do not
+pay on CPU (a block saves at most ~20% per vector, and needs twice the products), so the
+default there is one vector; LOBPCG is dominated because, without a preconditioner, its
+iterates lie in the block Krylov space that Rayleigh-Ritz here searches whole.  On an H100 a block of 16
 products costs 0.13 ms per vector against 1.05 ms for one: a block of 5 takes 44 products /
 0.046 s, 10 takes 64 / 0.053 s, 1 takes 28 / 0.066 s and ARPACK 34 / 0.068 s, so the default
 off the CPU is a block of about k/2.  Against ARPACK the torch solver needs fewer products,
