@@ -39,24 +39,25 @@ _STRUCTURED_CACHE_BYTES = 2**30
 
 # The product: exact double backward (reverse-over-reverse) through a per-chunk graph of the
 # gradient, kept between products when it fits (``cache``).  Measured by benchmarks/hvp_cost.py
-# (results/hvp_cost.json) on the digits MLP 64-100-100-10, N = 1,797 in one chunk, per vector,
-# in units of one full-batch gradient (2.4 ms float32 on 2 CPU threads):
-#   CPU 2 threads, float32 (float64): cached graph k = 1: 1.18x (1.55x); k = 16: 1.13x (1.35x);
-#     uncached k = 1: 2.5x.  Forward-over-reverse vmap(jvp(grad)): 4.8x (k = 1), 1.8x (k = 16);
-#     the same with the linearization traced once (torch.func.linearize): 1.7x / 1.7x.
-#   H100, float32 and float64: cached, vmap over the block: k = 1: 1.0x; k = 16: 0.12x; k = 64:
-#     0.05x (a loop over the block stays at ~0.8x: the GPU is launch-bound at this size).
+# (results/hvp_cost.md) on the digits MLP 64-100-100-10, N = 1,797 in one chunk, per vector, in
+# units of one plain-torch gradient (torch.autograd.grad of the module's loss, 1.5-1.75 ms
+# float32 on 2 CPU threads, timed in the same interleaved loop; ratio of minima):
+#   CPU 2 threads, float32 (float64): cached graph k = 1: 1.71x (1.84x); k = 16: 1.47x (1.62x);
+#     uncached k = 1: 3.1x.  Forward-over-reverse vmap(jvp(grad)): 5.1x (k = 1), 1.6x (k = 16);
+#     the same with the linearization traced once (torch.func.linearize): 2.2x / 1.2x.
+#   H100, float32 and float64 (older unit: our own gradient): cached, vmap over the block:
+#     k = 1: 1.0x; k = 16: 0.12x; k = 64: 0.05x (a loop over the block stays at ~0.8x).
 # So: double backward with a cached graph, everywhere autograd is used.  For chains of dense
 # layers and elementwise activations (MLPs) the default is the structured backend instead
 # (landscope.curvature._structured: the same exact products, written out per layer):
-#   CPU 2 threads, float32, per vector in gradients, measured alone (bench_hessian_eigs.py):
-#   k = 1: 1.02x, k = 16: 0.81x (autograd cached: 1.23x, 1.31x); interleaved with the autograd
-#   variants (hvp_cost.py, the gradient slower there): k = 1: 1.27x, 4: 0.67x, 16: 0.58x,
-#   64: 0.50x (autograd cached loop 1.43x / 1.07x / 0.93x / 0.88x); float64 k = 16: 0.78x.
+#   CPU 2 threads, float32, per vector in plain-torch gradients (bench_hessian_eigs.py,
+#   bench_structured.py, hvp_cost.py): k = 1: 1.3-1.5x, 16: 0.9-1.1x (autograd cached:
+#   1.6-1.75x, 1.5-1.75x); hvp_cost.py k = 4: 0.95x, 64: 0.86x; float64 k = 16: 1.04x.
 # How a block of k vectors goes through the autograd graph ("auto"): vmap (one batched
-# backward, ``is_grads_batched``) on accelerators; on CPU vmap wins only while a chunk is small (per-vector ms, float32, k = 16, loop vs vmap: n = 64:
-# 1.11 vs 0.29; n = 256: 0.97 vs 0.48; n = 1,797: 2.6 vs 3.6; at k = 256 vmap loses from
-# n = 256 in float64), so "auto" uses vmap on CPU up to p * chunk samples = 2^23, else a loop.
+# backward, ``is_grads_batched``) on accelerators; on CPU vmap wins only while a chunk is small
+# (per-vector ms, float32, k = 16, loop vs vmap: n = 64: 0.70 vs 0.22; n = 256: 1.04 vs 0.53;
+# n = 1,797: 2.8 vs 3.0; in float64 at k = 256 vmap still loses from n = 256), so "auto" uses
+# vmap on CPU up to p * chunk samples = 2^23, else a loop.
 _VMAP_MAX_WORK_CPU = 2**23
 
 

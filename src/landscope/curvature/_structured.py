@@ -25,12 +25,12 @@ Why write this by hand rather than use autograd (which :class:`HessianOperator` 
 does): on a CPU, a block of k vectors then runs as a few large matrix products per layer, with
 the block folded into the feature dimension ((n, k, width) tensors, so that
 ``a_{l-1} [dW_1^T ... dW_k^T]`` is one GEMM), sub-chunked over samples so the intermediates
-stay in cache, and with work buffers kept between products.  Measured on the digits MLP 64-100-100-10 (N = 1,797, float32, 2 CPU threads), per vector in
-units of one full-batch gradient: alone (``benchmarks/bench_hessian_eigs.py``, gradient 2.3 ms)
-one product 1.02x and a block of 16 0.81x, against 1.23x and 1.31x through autograd with a
-cached graph; interleaved with every variant (``benchmarks/hvp_cost.py``, where the gradient
-itself slows to 3-4.6 ms) 1.27x and 0.58x against 1.43x and 0.93x (float64: 0.78x against
-1.10x at k = 16).  On accelerators it has not been measured,
+stay in cache, and with work buffers kept between products.  Measured on the digits MLP
+64-100-100-10 (N = 1,797, float32, 2 CPU threads), per vector in units of one plain-torch
+gradient (1.5-1.75 ms, ``torch.autograd.grad`` of the module's loss timed in the same loop;
+ratio of minima): one product 1.3-1.5x and a block of 16 0.9-1.1x, against 1.6-1.75x and
+1.5-1.75x through autograd with a cached graph (``benchmarks/bench_hessian_eigs.py``,
+``bench_structured.py``, ``hvp_cost.py``; float64 k = 16: 1.04x against 1.62x).  On accelerators it has not been measured,
 so ``backend="auto"`` uses it on CPU only.  Fresh (n, k, width) tensors were the largest single cost
 of a first version (page faults on every allocation of a few MB), hence the buffers.
 
