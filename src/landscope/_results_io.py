@@ -81,7 +81,6 @@ def write_json_atomic(path: str | os.PathLike, obj: Any, *, indent: int = 2) -> 
     return path
 
 
-
 def jsonable(value: object) -> object:
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}

@@ -8,4 +8,9 @@ __all__ = [
     "CLASSIFICATION_LOSSES",
     "LOSSES",
     "LossName",
-    "ParameterLayout", "ParameterSlot", "Problem", "module_mode", "resolve_loss"]
+    "ParameterLayout",
+    "ParameterSlot",
+    "Problem",
+    "module_mode",
+    "resolve_loss",
+]

@@ -420,9 +420,5 @@ class Problem:
             train_mode=self.train_mode,
         )
         kwargs.update(overrides)
-        loss = (
-            self.loss_name
-            if self.loss_name in LOSSES
-            else self._per_sample_loss
-        )
+        loss = self.loss_name if self.loss_name in LOSSES else self._per_sample_loss
         return Problem(self.model, loss, data, **kwargs)

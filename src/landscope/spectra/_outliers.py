@@ -148,7 +148,9 @@ def spectrum_summary(
     >>> s["outliers"], s["num_negative"], s["num_zero"]
     (2, 1, 1)
     """
-    eigs = np.ascontiguousarray(np.sort(np.asarray(eigenvalues, dtype=np.float64).reshape(-1))[::-1])
+    eigs = np.ascontiguousarray(
+        np.sort(np.asarray(eigenvalues, dtype=np.float64).reshape(-1))[::-1]
+    )
     if eigs.size < num_classes + 1:
         raise ValueError(
             f"need at least num_classes + 1 = {num_classes + 1} eigenvalues, got {eigs.size}"
