@@ -122,3 +122,32 @@ def load_note(before: dict, after: dict) -> str:
             else "."
         )
     )
+
+
+#: The two small nets of the recording benchmarks (the Fjellstrom Iris net and the Gur-Ari FC net
+#: on digits), as run-config pieces; each benchmark sets its own ``training.steps``.
+RECORDING_NETS: dict[str, dict] = {
+    "iris 4-24-14-3": {
+        "data": {"name": "iris", "options": {"test_fraction": 0.2}},
+        "model": {"name": "mlp", "options": {"widths": [24, 14]}},
+        "training": {"batch_size": 20},
+        "optimizer": {"name": "sgd", "lr": 0.01},
+    },
+    "digits 64-100-100-10": {
+        "data": {"name": "digits"},
+        "model": {"name": "mlp", "options": {"widths": [100, 100]}},
+        "training": {"batch_size": 64},
+        "optimizer": {"name": "sgd", "lr": 0.1},
+    },
+}
+
+
+def recording_cases(steps: dict[str, int], **training) -> dict[str, dict]:
+    """Copies of :data:`RECORDING_NETS` with ``training.steps`` from ``steps`` (by case name)
+    and any other ``training`` fields."""
+    import copy
+
+    cases = copy.deepcopy(RECORDING_NETS)
+    for name, case in cases.items():
+        case["training"].update(steps=steps[name], **training)
+    return cases

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from _common import recording_cases
 
 from landscope.runs import _format as fmt
 from landscope.runs import _store
@@ -31,20 +32,7 @@ from landscope.training import train
 
 RESULTS = Path(__file__).parent / "results"
 
-CASES = {
-    "iris 4-24-14-3": {
-        "data": {"name": "iris", "options": {"test_fraction": 0.2}},
-        "model": {"name": "mlp", "options": {"widths": [24, 14]}},
-        "training": {"batch_size": 20, "steps": 6000, "threads": 1},
-        "optimizer": {"name": "sgd", "lr": 0.01},
-    },
-    "digits 64-100-100-10": {
-        "data": {"name": "digits"},
-        "model": {"name": "mlp", "options": {"widths": [100, 100]}},
-        "training": {"batch_size": 64, "steps": 1500, "threads": 1},
-        "optimizer": {"name": "sgd", "lr": 0.1},
-    },
-}
+CASES = recording_cases({"iris 4-24-14-3": 6000, "digits 64-100-100-10": 1500}, threads=1)
 
 RECORD = {
     "params": {"every": 1},

@@ -19,26 +19,13 @@ import tempfile
 from pathlib import Path
 
 import torch
-from _common import load_note, machine
+from _common import load_note, machine, recording_cases
 
 from landscope.training import train
 
 RESULTS = Path(__file__).parent / "results"
 
-CASES = {
-    "iris 4-24-14-3": {
-        "data": {"name": "iris", "options": {"test_fraction": 0.2}},
-        "model": {"name": "mlp", "options": {"widths": [24, 14]}},
-        "training": {"batch_size": 20, "steps": 2400},
-        "optimizer": {"name": "sgd", "lr": 0.01},
-    },
-    "digits 64-100-100-10": {
-        "data": {"name": "digits"},
-        "model": {"name": "mlp", "options": {"widths": [100, 100]}},
-        "training": {"batch_size": 64, "steps": 1000},
-        "optimizer": {"name": "sgd", "lr": 0.1},
-    },
-}
+CASES = recording_cases({"iris 4-24-14-3": 2400, "digits 64-100-100-10": 1000})
 
 PARAMS_RECORD = {
     "params": {"every": 1},
