@@ -34,6 +34,7 @@ LAYERS = {
     "forgetting": 4,
     "plotting": 5,
     "report": 6,
+    "pipeline": 6,
     "reproduce": 6,
     "cli": 7,
 }
