@@ -7,6 +7,14 @@ from landscope.plotting._landscape import (
     plot_trajectory_projection,
     save_figure,
 )
+from landscope.plotting._style import (
+    HEATMAP_CMAP,
+    PALETTE,
+    SEQUENTIAL_CMAP,
+    new_figure,
+    save_figure_formats,
+    style_context,
+)
 from landscope.plotting._subspace import (
     plot_eigenvalues_over_training,
     plot_eigenvector_by_layer,
@@ -17,8 +25,17 @@ from landscope.plotting._subspace import (
     plot_top_subspace_fraction,
 )
 
-# landscapes: Goodfellow, Vinyals & Saxe (2015); Li et al. (2018)
+# one style for every figure (colour-blind-safe palette, PNG + SVG)
 __all__ = [
+    "HEATMAP_CMAP",
+    "PALETTE",
+    "SEQUENTIAL_CMAP",
+    "new_figure",
+    "save_figure_formats",
+    "style_context",
+]
+# landscapes: Goodfellow, Vinyals & Saxe (2015); Li et al. (2018)
+__all__ += [
     "plot_interpolation",
     "plot_surface",
     "plot_trajectory_projection",
