@@ -11,9 +11,12 @@ from landscope.plotting._style import (
     HEATMAP_CMAP,
     PALETTE,
     SEQUENTIAL_CMAP,
+    SavedFigure,
     new_figure,
+    read_figure_index,
     save_figure_formats,
     style_context,
+    write_figure_index,
 )
 from landscope.plotting._subspace import (
     plot_eigenvalues_over_training,
@@ -30,9 +33,12 @@ __all__ = [
     "HEATMAP_CMAP",
     "PALETTE",
     "SEQUENTIAL_CMAP",
+    "SavedFigure",
     "new_figure",
+    "read_figure_index",
     "save_figure_formats",
     "style_context",
+    "write_figure_index",
 ]
 # landscapes: Goodfellow, Vinyals & Saxe (2015); Li et al. (2018)
 __all__ += [

@@ -10,8 +10,10 @@ through ``pyplot`` (no global figure state).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,11 +22,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "PALETTE",
+    "SavedFigure",
     "SEQUENTIAL_CMAP",
     "HEATMAP_CMAP",
     "new_figure",
     "save_figure_formats",
     "style_context",
+    "write_figure_index",
+    "read_figure_index",
 ]
 
 #: Okabe-Ito colours (black last: reserved for references such as a fitted law or y = x).
@@ -102,3 +107,37 @@ def save_figure_formats(
         fig.savefig(path, dpi=dpi, bbox_inches="tight")
         paths.append(path)
     return paths
+
+
+@dataclass(frozen=True)
+class SavedFigure:
+    """One saved figure of an analysis, as the report shows it.
+
+    Attributes:
+        file: PNG file name, relative to the analysis folder.
+        caption: what is plotted (quantities, units, data), one or two sentences.
+        paper_figure: the paper figure it corresponds to, e.g. ``"Fjellstrom Fig. 5"`` (or None).
+        vector: the SVG / PDF file name beside it (or None).
+    """
+
+    file: str
+    caption: str
+    paper_figure: str | None = None
+    vector: str | None = None
+
+
+def write_figure_index(out_dir: str | os.PathLike, figures: Sequence[SavedFigure]) -> Path:
+    """Write ``out_dir/figures.json``: the list the HTML report reads (file, caption, paper figure)."""
+    from landscope._results_io import write_json_atomic
+
+    path = Path(out_dir) / "figures.json"
+    write_json_atomic(path, [asdict(f) for f in figures])
+    return path
+
+
+def read_figure_index(out_dir: str | os.PathLike) -> list[SavedFigure]:
+    """The figures an analysis folder lists in ``figures.json`` (empty if it has none)."""
+    path = Path(out_dir) / "figures.json"
+    if not path.exists():
+        return []
+    return [SavedFigure(**entry) for entry in json.loads(path.read_text())]
