@@ -25,6 +25,7 @@ __all__ = [
     "InitConfig",
     "ModelConfig",
     "OptimizerConfig",
+    "PipelineConfig",
     "RecordConfig",
     "RunConfig",
     "ScheduleConfig",
@@ -295,8 +296,22 @@ class PenaltyConfig(_Strict):
         return self
 
 
+class PipelineConfig(_Strict):
+    """What ``landscope run`` computes after training (:mod:`landscope.pipeline`): analyses of
+    the recorded run by name (``landscope.pipeline.step_names()``), in the order given, each
+    with its settings (None or ``{}``: the defaults), e.g. ``analyses: {hessian: {top_k: 10},
+    surface: {}}``.  Names and settings are checked against the pipeline's registry when
+    ``landscope run`` / ``landscope validate`` starts (this layer does not import analyses);
+    the field does not change training."""
+
+    analyses: dict[str, dict[str, Any] | None] = Field(
+        default_factory=dict, description="analysis name -> its settings, run in this order"
+    )
+
+
 class RunConfig(_Strict):
-    """Everything that defines a training run."""
+    """Everything that defines a training run (``pipeline``: what ``landscope run`` computes
+    after it)."""
 
     name: str = "run"
     seed: int = 0
@@ -313,6 +328,7 @@ class RunConfig(_Strict):
     analyses: list[AnalysisConfig] = Field(default_factory=list)
     update_transform: UpdateTransformConfig | None = None
     penalties: list[PenaltyConfig] = Field(default_factory=list)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     notes: str = ""
 
     @field_validator("device")
