@@ -78,7 +78,10 @@ def test_ridge_inverse_equals_dense_inverse():
     m = X.shape[1]
     invs = [np.linalg.inv(U @ U.T + delta * np.eye(m)) for U in Us]
     ref = np.array(
-        [[0.5 * (a - b) @ (invs[i] + invs[j]) @ (a - b) for j, b in enumerate(X)] for i, a in enumerate(X)]
+        [
+            [0.5 * (a - b) @ (invs[i] + invs[j]) @ (a - b) for j, b in enumerate(X)]
+            for i, a in enumerate(X)
+        ]
     )
     assert np.abs(D - ref).max() <= 1e-10 * np.abs(ref).max()
 
@@ -139,7 +142,7 @@ def test_flat_strip_reproduces_neumann_laplacian_spectrum():
     G = np.array([(x, y) for x in np.arange(h / 2, a, h) for y in np.arange(h / 2, b, h)])
     dm = DiffusionMap(eps=0.002, n_components=10, random_state=0).fit(euclidean_sq_distances(G))
     mu = -4 * np.log(dm.eigenvalues_[:8]) / 0.002
-    ana = sorted(np.pi**2 * (k**2 / a**2 + l**2 / b**2) for k in range(6) for l in range(4))[:8]
+    ana = sorted(np.pi**2 * (k**2 / a**2 + j**2 / b**2) for k in range(6) for j in range(4))[:8]
     np.testing.assert_allclose(mu[1:], ana[1:], rtol=3e-2)
 
 

@@ -74,7 +74,9 @@ def _check_inverse(inverse: str, cutoff: float | None, rank: int | None, delta: 
     if inverse not in _INVERSES:
         raise ValueError(f"inverse must be one of {_INVERSES}, got {inverse!r}")
     if inverse == "pinv" and not (cutoff is not None and 0 <= cutoff < 1):
-        raise ValueError(f"cutoff must lie in [0, 1) (relative to the top eigenvalue), got {cutoff}")
+        raise ValueError(
+            f"cutoff must lie in [0, 1) (relative to the top eigenvalue), got {cutoff}"
+        )
     if inverse == "rank" and not (isinstance(rank, int) and rank >= 1):
         raise ValueError(f"inverse='rank' needs a positive integer rank, got {rank!r}")
     if inverse == "ridge" and not (delta is not None and delta > 0):
