@@ -11,12 +11,28 @@ import torch
 
 from landscope.problem import ParameterLayout
 from landscope.spectra import (
+    R_GOE,
+    R_POISSON,
     MarchenkoPastur,
+    abs_overlaps,
+    inverse_participation_ratio,
+    layer_concentration,
+    layer_overlaps,
+    loss_along_eigenvector,
     marchenko_pastur_cdf,
     marchenko_pastur_pdf,
+    neighbour_average,
+    overlap_summary,
+    pca_basis,
+    porter_thomas_pvalues,
     remove_bulk,
     singular_matrices,
+    smoothed_density,
+    spacing_test,
+    unfolded_spacings,
     weight_matrices,
+    weight_product,
+    wigner_surmise_cdf,
 )
 
 
@@ -131,3 +147,138 @@ def test_weight_matrices_index_theta(conv):
     assert len(weight_matrices(net, conv=conv, layers=["2"])) == 1
     with pytest.raises(ValueError, match="unknown layer"):
         weight_matrices(net, layers=["nope"])
+
+
+# --- level spacings vs the Wigner surmise (eq. 4.3) ----------------------------------------
+def _goe(n, seed):
+    a = np.random.default_rng(seed).standard_normal((n, n))
+    return np.linalg.eigvalsh((a + a.T) / 2)
+
+
+def test_wigner_cdf_is_the_integral_of_eq_4_3():
+    s = np.linspace(0, 5, 200_001)
+    pdf = math.pi * s / 2 * np.exp(-math.pi * s**2 / 4)
+    cum = np.concatenate([[0], np.cumsum((pdf[1:] + pdf[:-1]) / 2 * np.diff(s))])
+    np.testing.assert_allclose(wigner_surmise_cdf(s), cum, atol=1e-8)
+
+
+@pytest.mark.parametrize("unfold", ["local", "polynomial"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_spacing_test_accepts_goe_and_rejects_poisson(unfold, seed):
+    goe = spacing_test(_goe(300, seed), unfold=unfold, trim=0.05)
+    assert goe.closer_to == "wigner" and goe.p_wigner > 0.05 and goe.p_poisson < 1e-6
+    assert goe.mean_ratio == pytest.approx(R_GOE, abs=0.04)
+    # Poisson levels: sorted independent uniform points
+    u = np.random.default_rng(seed).uniform(size=1000)
+    poisson = spacing_test(u, unfold=unfold, trim=0.05)
+    assert poisson.closer_to == "poisson" and poisson.p_wigner < 1e-3
+    assert poisson.mean_ratio == pytest.approx(R_POISSON, abs=0.04)
+    # singular values of a Gaussian matrix also follow the surmise (Haink ref. [38])
+    sv = np.linalg.svd(np.random.default_rng(seed).standard_normal((400, 200)), compute_uv=False)
+    assert spacing_test(sv, unfold=unfold, trim=0.05).p_wigner > 0.05
+
+
+def test_local_unfolding_normalises_a_uniform_ladder():
+    s = unfolded_spacings(np.arange(50.0) ** 1.0 * 0.3, window=5)
+    np.testing.assert_allclose(s, 1.0)
+    with pytest.raises(ValueError, match="at least 4 levels"):
+        unfolded_spacings([1.0, 2.0])
+
+
+# --- overlaps (eq. 6.2, 7.4, 7.5) -----------------------------------------------------------
+def test_a_basis_against_itself_is_the_identity():
+    q = torch.linalg.qr(_gaussian(30, 30, 1.0, 4))[0].T  # rows orthonormal
+    o = abs_overlaps(q, q)
+    torch.testing.assert_close(o, torch.eye(30, dtype=torch.float64), rtol=0, atol=1e-12)
+    summ = overlap_summary(o)
+    assert summ["mean_diagonal"] == pytest.approx(1.0) and summ["near_diagonal_fraction"] == 1.0
+    assert summ["argmax_spearman"] == pytest.approx(1.0)
+    assert summ["top_subspace_overlap"] == pytest.approx(1.0)
+    # against a rotated basis of the same space: rows of O^2 sum to one
+    r = torch.linalg.qr(_gaussian(30, 30, 1.0, 5))[0].T
+    torch.testing.assert_close(
+        (abs_overlaps(q, r) ** 2).sum(1), torch.ones(30, dtype=torch.float64)
+    )
+
+
+def test_eq_6_2_normalises_by_the_singular_matrix_norm():
+    W = _gaussian(6, 5, 1.0, 6)
+    S = singular_matrices(W)
+    p = torch.linalg.qr(_gaussian(30, 4, 1.0, 7))[0].T  # 4 unit "principal components"
+    ref = (p @ S.T).abs() / S.norm(dim=1)
+    torch.testing.assert_close(abs_overlaps(p, S), ref)
+
+
+def test_layer_overlaps_equal_padded_vectors():
+    full = torch.linalg.qr(_gaussian(12, 12, 1.0, 8))[0].T[:5]
+    layer = torch.linalg.qr(_gaussian(4, 4, 1.0, 9))[0].T
+    padded = torch.zeros(4, 12, dtype=torch.float64)
+    padded[:, 3:7] = layer
+    torch.testing.assert_close(
+        layer_overlaps(full, layer, slice(3, 7)), abs_overlaps(full, padded, normalize=False)
+    )
+
+
+def test_pca_basis_matches_the_covariance_eigendecomposition():
+    x = _gaussian(40, 6, 1.0, 10) * torch.tensor([5.0, 3, 2, 1, 0.5, 0.1], dtype=torch.float64)
+    comps, var = pca_basis(x)
+    evals, evecs = np.linalg.eigh(np.cov(x.numpy().T))
+    np.testing.assert_allclose(var.numpy(), evals[::-1], rtol=1e-10)
+    proj = comps.T @ comps  # all 6 components: the identity projector
+    torch.testing.assert_close(proj, torch.eye(6, dtype=torch.float64))
+    np.testing.assert_allclose(np.abs(comps[0].numpy() @ evecs[:, -1]), 1.0, rtol=1e-10)
+
+
+# --- eigenvector statistics (sec. 7.5, 7.6) -------------------------------------------------
+def test_porter_thomas_accepts_random_and_rejects_localized_vectors():
+    g = torch.Generator().manual_seed(11)
+    rand = torch.randn(40, 2000, generator=g, dtype=torch.float64)
+    p = porter_thomas_pvalues(rand)
+    # p-values of a true null are uniform: the mean about 0.5, few below 1 %
+    assert 0.35 < p.mean() < 0.65 and (p < 0.01).mean() <= 0.1
+    local = torch.zeros(5, 2000, dtype=torch.float64)
+    local[:, :50] = torch.randn(5, 50, generator=g, dtype=torch.float64)
+    assert porter_thomas_pvalues(local).max() < 1e-10
+    np.testing.assert_allclose(neighbour_average([1.0, 2, 3, 4], 1), [1.5, 2, 3, 3.5])
+
+
+def test_ipr_concentration_and_weight_product_against_closed_forms():
+    e = torch.eye(8, dtype=torch.float64)
+    flat = torch.full((1, 8), 8**-0.5, dtype=torch.float64)
+    np.testing.assert_allclose(inverse_participation_ratio(e), 1.0)
+    np.testing.assert_allclose(inverse_participation_ratio(flat), 1 / 8)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))  # 8 + 3 params
+    layout = ParameterLayout.from_module(net)
+    q = torch.linalg.qr(_gaussian(11, 11, 1.0, 12))[0].T
+    shares, names, expected = layer_concentration(q, layout)
+    assert names == ["0", "1"] and shares.shape == (11, 2)
+    np.testing.assert_allclose(shares.sum(1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(expected, [8 / 11, 3 / 11])
+    # summed over a complete basis each layer gets exactly its size (sum_i h_ij^2 = 1)
+    np.testing.assert_allclose(shares.sum(0), [8, 3], rtol=1e-12)
+    w = _gaussian(1, 11, 1.0, 13)[0]
+    wp = weight_product(q, w)
+    np.testing.assert_allclose((wp**2).sum(), 1.0, rtol=1e-12)  # Parseval
+    grid, dens = smoothed_density([0.0, 10.0], width=1.0, grid=np.linspace(-10, 20, 3001))
+    assert np.trapezoid(dens, grid) == pytest.approx(1.0, abs=1e-9)
+    assert dens[1000] == pytest.approx(0.5 / math.sqrt(2 * math.pi), rel=1e-9)  # at x = 0
+
+
+def test_loss_along_eigenvector_matches_the_quadratic_model_of_a_quadratic_loss():
+    from landscope.curvature import hessian_eigh
+    from landscope.problem import Problem
+
+    g = torch.Generator().manual_seed(14)
+    x = torch.randn(32, 4, generator=g, dtype=torch.float64)
+    y = torch.randn(32, 1, generator=g, dtype=torch.float64)
+    problem = Problem(torch.nn.Linear(4, 1).double(), "mse", (x, y))
+    theta = problem.theta_from_model()
+    evals, evecs = hessian_eigh(problem, theta)
+    h = evecs[:, 0]
+    proj = float(theta @ h)
+    alphas = proj + np.linspace(-1, 1, 5)
+    res = loss_along_eigenvector(problem, theta, h, float(evals[0]), alphas)
+    # least squares is exactly quadratic: eq. 7.6 equals its Taylor expansion
+    np.testing.assert_allclose(res["loss"], res["quadratic"], rtol=1e-10)
+    assert res["projection"] == pytest.approx(proj)
+    assert res["delta"][2] == pytest.approx(0.0, abs=1e-12)

@@ -2,6 +2,15 @@
 eigenvectors (shared by the subspace analyses, the reproductions and, as they land, the
 random-matrix checks of weight matrices)."""
 
+from landscope.spectra._eigvec_stats import (
+    inverse_participation_ratio,
+    layer_concentration,
+    loss_along_eigenvector,
+    neighbour_average,
+    porter_thomas_pvalues,
+    smoothed_density,
+    weight_product,
+)
 from landscope.spectra._marchenko_pastur import (
     TW1_QUANTILES,
     MarchenkoPastur,
@@ -16,12 +25,27 @@ from landscope.spectra._outliers import (
     layer_shares,
     spectrum_summary,
 )
+from landscope.spectra._overlaps import (
+    abs_overlaps,
+    layer_overlaps,
+    overlap_summary,
+    pca_basis,
+)
 from landscope.spectra._singular import (
     CONV_RESHAPES,
     WeightMatrix,
     remove_bulk,
     singular_matrices,
     weight_matrices,
+)
+from landscope.spectra._spacing import (
+    R_GOE,
+    R_POISSON,
+    SpacingTest,
+    spacing_test,
+    unfolded_spacings,
+    wigner_surmise_cdf,
+    wigner_surmise_pdf,
 )
 
 __all__ = [
@@ -43,4 +67,25 @@ __all__ = [
     "remove_bulk",
     "singular_matrices",
     "weight_matrices",
+    # level spacings vs the Wigner surmise: Haink eq. 4.3, Fig. 7.16
+    "R_GOE",
+    "R_POISSON",
+    "SpacingTest",
+    "spacing_test",
+    "unfolded_spacings",
+    "wigner_surmise_cdf",
+    "wigner_surmise_pdf",
+    # overlap maps between bases: Haink eq. 6.2, 7.4, 7.5, Fig. 7.1
+    "abs_overlaps",
+    "layer_overlaps",
+    "overlap_summary",
+    "pca_basis",
+    # Hessian eigenvector statistics: Haink sec. 7.5-7.6, eq. 7.2, 7.6-7.9
+    "inverse_participation_ratio",
+    "layer_concentration",
+    "loss_along_eigenvector",
+    "neighbour_average",
+    "porter_thomas_pvalues",
+    "smoothed_density",
+    "weight_product",
 ]
