@@ -87,8 +87,8 @@ def energy_ratio(eigenvalues, *, drop_trivial: bool = False) -> np.ndarray:
 def energy_dimension(eigenvalues, beta: float = 0.99, *, drop_trivial: bool = False) -> int:
     """``d = min{i : Lambda_i > beta}`` (Fjellstrom sec. 3.2; 1-based), the paper's dimension.
 
-    >>> energy_dimension([1.0, 0.5, 0.1, 0.01], beta=0.99)
-    3
+    >>> energy_dimension([1.0, 0.5, 0.1, 0.01], beta=0.99)  # Lambda_2 = sqrt(1.25 / 1.2601)
+    2
     """
     if not 0.0 < beta < 1.0:
         raise ValueError(f"beta must be in (0, 1), got {beta!r}")
@@ -196,7 +196,7 @@ def intrinsic_dimension(
 
     >>> r = intrinsic_dimension([1.0, 0.5, 0.1, 0.01], alpha=0.05)
     >>> (r.d, round(r.auc, 4), r.s_alpha)
-    (3, 0.9901, 3)
+    (2, 0.9317, 3)
     """
     if reading not in AUC_READINGS:
         raise ValueError(f"reading must be one of {AUC_READINGS}, got {reading!r}")

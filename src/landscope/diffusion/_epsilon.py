@@ -194,7 +194,7 @@ def kernel_sum_curve(
         chunk: values summed per step (memory bound).
 
     >>> c = kernel_sum_curve([[0.0, 1.0], [1.0, 0.0]], [1.0, 2.0])
-    >>> [round(v, 4) for v in c.L]
+    >>> [round(float(v), 4) for v in c.L]
     [2.7358, 3.2131]
     """
     d2 = _as_sq(sq_distances)
