@@ -2,6 +2,14 @@
 eigenvectors (shared by the subspace analyses, the reproductions and, as they land, the
 random-matrix checks of weight matrices)."""
 
+from landscope.spectra._analysis import (
+    EigvecStatsSettings,
+    OverlapsSettings,
+    SVDSettings,
+    run_eigvec_stats_analysis,
+    run_overlaps_analysis,
+    run_svd_analysis,
+)
 from landscope.spectra._eigvec_stats import (
     inverse_participation_ratio,
     layer_concentration,
@@ -88,4 +96,11 @@ __all__ = [
     "porter_thomas_pvalues",
     "smoothed_density",
     "weight_product",
+    # analyses of a recorded run (the analysis contract)
+    "EigvecStatsSettings",
+    "OverlapsSettings",
+    "SVDSettings",
+    "run_eigvec_stats_analysis",
+    "run_overlaps_analysis",
+    "run_svd_analysis",
 ]
