@@ -7,6 +7,7 @@ from landscope.plotting._landscape import (
     plot_trajectory_projection,
     save_figure,
 )
+from landscope.plotting._pca import plot_drift_results, plot_pca_results
 from landscope.plotting._style import (
     HEATMAP_CMAP,
     PALETTE,
@@ -54,4 +55,7 @@ __all__ += [
     "plot_spectrum",
     "plot_subspace_overlap_grid",
     "plot_top_subspace_fraction",
+    # trajectory PCA and drift mode: Haink (2023) sec. 3.2, ch. 6
+    "plot_drift_results",
+    "plot_pca_results",
 ]

@@ -236,6 +236,7 @@ def run_pca_analysis(
         "target": settings.target,
         "snapshots": T,
         "parameters": selection.size,
+        "components": k,
         "steps": f"{steps[0]}..{steps[-1]}",
         "pc1_variance_ratio": float(pca.explained_variance_ratio_[0]),
         "top5_variance_ratio": float(pca.explained_variance_ratio_[:5].sum()),

@@ -113,11 +113,12 @@ class RebuildCurve:
         return out
 
     def count_for(self, fraction: float, *, metric: str = "test_accuracy") -> int | None:
-        """The fewest vectors whose rebuilt weights reach ``fraction`` of the original
-        ``metric`` (an accuracy), or None if no point of the curve does."""
+        """The fewest basis vectors whose rebuilt weights reach ``fraction`` of the original
+        ``metric`` (an accuracy), or None if no point of the curve does without the remainder."""
         target = fraction * self.original[metric]
-        values = getattr(self, metric)
-        hits = np.flatnonzero(np.asarray(values) >= target)
+        values = np.asarray(getattr(self, metric))
+        inside = self.counts < len(self.coefficients) + 1  # not the remainder point
+        hits = np.flatnonzero((values >= target) & inside)
         return int(self.counts[hits[0]]) if len(hits) else None
 
 
