@@ -8,6 +8,11 @@ from landscope.plotting._landscape import (
     save_figure,
 )
 from landscope.plotting._pca import plot_drift_results, plot_pca_results
+from landscope.plotting._rmt import (
+    plot_eigvec_stats_results,
+    plot_overlaps_results,
+    plot_svd_results,
+)
 from landscope.plotting._style import (
     HEATMAP_CMAP,
     PALETTE,
@@ -58,4 +63,8 @@ __all__ += [
     # trajectory PCA and drift mode: Haink (2023) sec. 3.2, ch. 6
     "plot_drift_results",
     "plot_pca_results",
+    # random-matrix analyses: Haink ch. 4, 6.1, 7.1-7.6
+    "plot_eigvec_stats_results",
+    "plot_overlaps_results",
+    "plot_svd_results",
 ]
