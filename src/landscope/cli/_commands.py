@@ -70,8 +70,17 @@ def models(as_json: AsJson = False) -> None:
 
 
 def validate(config: Annotated[Path, typer.Argument(help="run config YAML")]) -> None:
-    """Check a run config; print it with all defaults filled in."""
-    typer.echo(load_config_or_fail(config).to_yaml())
+    """Check a run config (also the names and settings of its pipeline analyses); print it with
+    all defaults filled in."""
+    from landscope.config import ConfigError
+    from landscope.pipeline import check_config
+
+    cfg = load_config_or_fail(config)
+    try:
+        check_config(cfg)
+    except ConfigError as exc:
+        fail(str(exc))
+    typer.echo(cfg.to_yaml())
 
 
 def evaluate(
@@ -397,7 +406,10 @@ def _hessian_input(target: Path, step: int | None, split: Split, dtype: DType | 
 def reproduce(
     name: Annotated[
         str | None,
-        typer.Argument(help="a catalog entry (landscope reproduce --list)", show_default=False),
+        typer.Argument(
+            help="a catalog entry (landscope reproduce --list), or all (every entry and a summary)",
+            show_default=False,
+        ),
     ] = None,
     list_: Annotated[
         bool, typer.Option("--list", help="list the catalog (entries, papers, run times)")
@@ -408,7 +420,10 @@ def reproduce(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="output folder (default: reproductions/NAME, or NAME-quick)"
+            "--out",
+            "-o",
+            help="output folder (default: reproductions/NAME, or NAME-quick)"
+            "; for all: one subfolder per entry and the summary",
         ),
     ] = None,
     no_progress: NoProgress = False,
@@ -426,7 +441,12 @@ def reproduce(
         _print_catalog(entries)
         return
     if name is None:
-        fail(f"give a reproduction NAME or --list; the catalog has: {_names(entries)}")
+        fail(f"give a reproduction NAME, all or --list; the catalog has: {_names(entries)}")
+    if name == "all":
+        _reproduce_all(
+            out or Path("reproductions") / ("all-quick" if quick else "all"), quick, no_progress
+        )
+        return
     try:
         entry = get_reproduction(name)
     except KeyError:
@@ -447,6 +467,34 @@ def reproduce(
         typer.echo(f"{name}: no computed checks in its results")
     written = [out / f for f in ("report.md", "report.html", "results.json") if (out / f).exists()]
     typer.echo("written: " + ", ".join(str(p) for p in written))
+
+
+def _reproduce_all(out: Path, quick: bool, no_progress: bool) -> None:
+    """Every catalog entry into OUT/<name>, then OUT/summary.{md,json,html}."""
+    from landscope.reproduce._summary import run_all
+
+    summary = run_all(out, quick=quick, progress=not no_progress)
+    rows = [
+        {
+            "entry": r["name"],
+            "checks": len(r["checks"]),
+            "reproduced": sum(c["verdict"] == "reproduced" for c in r["checks"]),
+            "differs": sum(c["verdict"] == "differs" for c in r["checks"]),
+            "offline": sum(c["verdict"] == "not reproducible offline" for c in r["checks"]),
+            "minutes": f"{r['seconds'] / 60:.1f}",
+            "status": r["status"],
+        }
+        for r in summary["entries"]
+    ]
+    print_table(rows, list(rows[0]) if rows else ["entry"], wrap=())
+    counts = ", ".join(f"{n} {k}" for k, n in summary["verdicts"].items())
+    typer.echo(
+        f"{len(rows)} entries, {summary['checks']} checks ({counts}) in "
+        f"{summary['seconds'] / 60:.1f} min; written: "
+        + ", ".join(str(out / f"summary.{x}") for x in ("md", "json", "html"))
+    )
+    if summary["errors"]:
+        fail(f"entries that failed to run: {', '.join(summary['errors'])}", code=1)
 
 
 def _names(entries) -> str:
@@ -473,6 +521,12 @@ def _print_catalog(entries) -> None:
         ["name", "paper", "items", "minutes", "description"],
         "landscope reproduce NAME [--quick]  (minutes on a 2-core CPU: quick / full)",
         wrap=("paper", "items", "description"),
+    )
+    quick, full = (sum(e.minutes[i] for e in entries) for i in (0, 1))
+    typer.echo(
+        f"landscope reproduce all [--quick]: all {len(entries)} entries and a summary "
+        f"(summary.md / .json / .html), about {_minutes(round(quick, 1))} / "
+        f"{_minutes(round(full, 1))} minutes"
     )
 
 

@@ -701,7 +701,9 @@ def plot_surface_results(out_dir: Path) -> list[SavedFigure]:
 # --- the registry ------------------------------------------------------------------------------
 
 _M = "landscope.pipeline._steps"
+_P = "landscope.plotting"
 for _step in (
+    # wrapped here (they existed before the contract)
     Step("subspace", "Top Hessian subspace during training", f"{_M}:SubspaceSettings",
          f"{_M}:compute_subspace", f"{_M}:plot_subspace"),
     Step("hessian", "Hessian spectrum", f"{_M}:HessianSettings", f"{_M}:compute_hessian",
@@ -711,5 +713,21 @@ for _step in (
          f"{_M}:plot_interpolation_results"),
     Step("surface", "Cost surface with the training trajectory", f"{_M}:SurfaceSettings",
          f"{_M}:compute_surface", f"{_M}:plot_surface_results"),
+    # written to the contract in their own packages (imported when a config names them)
+    Step("diffusion", "Diffusion map of the SGD iterates", "landscope.diffusion:DiffusionSettings",
+         "landscope.diffusion:run_diffusion_analysis", f"{_P}:plot_diffusion_results",
+         extra="diffusion"),
+    Step("pca", "PCA of the weight trajectory", "landscope.trajectory:PCASettings",
+         "landscope.trajectory:run_pca_analysis", f"{_P}:plot_pca_results"),
+    Step("drift", "Drift mode of the trajectory", "landscope.trajectory:DriftSettings",
+         "landscope.trajectory:run_drift_analysis", f"{_P}:plot_drift_results"),
+    Step("svd", "Singular values of the weight matrices", "landscope.spectra:SVDSettings",
+         "landscope.spectra:run_svd_analysis", f"{_P}:plot_svd_results"),
+    Step("overlaps", "Overlaps of principal components, singular vectors and Hessian "
+         "eigenvectors", "landscope.spectra:OverlapsSettings",
+         "landscope.spectra:run_overlaps_analysis", f"{_P}:plot_overlaps_results"),
+    Step("eigvec-stats", "Statistics of the Hessian eigenvectors",
+         "landscope.spectra:EigvecStatsSettings", "landscope.spectra:run_eigvec_stats_analysis",
+         f"{_P}:plot_eigvec_stats_results"),
 ):  # fmt: skip
     register_step(_step)
