@@ -449,6 +449,12 @@ class SigmaHessianRelation:
         }
 
 
+def _numpy(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64).reshape(-1)
+
+
 def _loglog_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     if len(x) < 3:
         return float("nan"), float("nan")
@@ -476,8 +482,8 @@ def sigma_vs_hessian(
     >>> round(sigma_vs_hessian(h**2, h).alpha, 6)
     2.0
     """
-    s = np.sort(np.asarray(torch.as_tensor(sigma2).cpu(), np.float64))[::-1]
-    h = np.sort(np.asarray(torch.as_tensor(hessian_eigenvalues).cpu(), np.float64))[::-1]
+    s = np.sort(_numpy(sigma2))[::-1]
+    h = np.sort(_numpy(hessian_eigenvalues))[::-1]
     n = min(len(s), len(h))
     s, h = s[:n], h[:n]
     keep = (h > 0) & (s > 0)

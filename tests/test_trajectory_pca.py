@@ -1,0 +1,383 @@
+"""Trajectory PCA, drift mode and rebuilding (Haink 2023 eq. 3.3-3.9, 6.3-6.14, 7.2, 7.3), each
+against an independent reference: the explicit covariance's eigendecomposition (numpy, float64),
+closed forms (eq. 6.6, 6.12), a trajectory summed directly, exact rebuilding with a complete
+basis; and the analyses and the CLI on a tiny recorded run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from landscope.trajectory import (
+    DriftSettings,
+    PCASettings,
+    TrajectoryPCA,
+    drift_mode_variance,
+    fit_drift,
+    fit_drift_scaling,
+    h_cross,
+    linear_drift_variance,
+    minimum_from_gradient,
+    order_basis,
+    quadratic_drift,
+    quadratic_drift_variance,
+    rebuild_curve,
+    run_drift_analysis,
+    run_pca_analysis,
+    sigma_vs_hessian,
+    weight_product,
+)
+
+RTOL_EXACT = 1e-9  # float64 Gram path against numpy's eigh of the P x P covariance
+
+
+def _trajectory(seed: int, T: int = 40, P: int = 90) -> np.ndarray:
+    """A drift plus a random walk plus a fixed offset, float64 (T, P)."""
+    rng = np.random.default_rng(seed)
+    drift = np.outer(np.arange(T), rng.normal(size=P)) * 0.3
+    walk = np.cumsum(rng.normal(size=(T, P)), axis=0) * 0.1
+    return drift + walk + rng.normal(size=P)
+
+
+def _reference(X: np.ndarray, center: bool = True):
+    Xc = X - X.mean(0) if center else X
+    C = Xc.T @ Xc / X.shape[0]  # eq. 3.3 with 1/T
+    evals, evecs = np.linalg.eigh(C)
+    return evals[::-1], evecs[:, ::-1], C
+
+
+def _assert_components(got: np.ndarray, want: np.ndarray, atol: float) -> None:
+    """Rows of ``got`` against columns of ``want`` up to sign, via |<p_i, q_i>| = 1."""
+    overlaps = np.abs(np.sum(got * want.T, axis=1))
+    worst = int(np.argmin(overlaps))
+    assert np.all(overlaps > 1 - atol), f"component {worst}: |overlap| = {overlaps[worst]:.3g}"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("block", [None, 7])
+@pytest.mark.parametrize("center", [True, False])
+def test_pca_equals_explicit_covariance(seed, block, center):
+    X = _trajectory(seed)
+    k = 6
+    pca = TrajectoryPCA(k, center=center, block_columns=block).fit_matrix(X)
+    evals, evecs, C = _reference(X, center)
+    np.testing.assert_allclose(pca.explained_variance_, evals[:k], rtol=RTOL_EXACT)
+    _assert_components(pca.components_, evecs[:, :k], 1e-9)
+    np.testing.assert_allclose(pca.total_variance_, np.trace(C), rtol=1e-12)
+    np.testing.assert_allclose(pca.explained_variance_ratio_, evals[:k] / np.trace(C), rtol=1e-9)
+    # eq. 3.5: projections of the uncentred w(t); their variance is sigma_i^2 (eq. 3.4)
+    np.testing.assert_allclose(pca.projections_, X @ pca.components_.T, rtol=0, atol=1e-9)
+    if center:
+        np.testing.assert_allclose(pca.projections_.var(axis=0), evals[:k], rtol=1e-9)
+    np.testing.assert_allclose(pca.components_ @ pca.components_.T, np.eye(k), atol=1e-12)
+
+
+def test_all_components_by_default_and_float32_input():
+    X = _trajectory(3, T=12, P=30).astype(np.float32)
+    pca = TrajectoryPCA().fit_matrix(X)
+    assert pca.n_components_ == 11  # rank T - 1 of a centred trajectory
+    evals = _reference(X.astype(np.float64))[0]
+    np.testing.assert_allclose(pca.explained_variance_, evals[:11], rtol=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_randomized_agrees_with_exact(seed):
+    """Randomized SVD with 4 power iterations on a trajectory whose spectrum decays: the top 5
+    variances within 1e-6 relative, components within 1e-6 in |overlap|."""
+    X = _trajectory(seed, T=60, P=200)
+    exact = TrajectoryPCA(5).fit_matrix(X)
+    state = torch.random.get_rng_state()
+    rand = TrajectoryPCA(5, method="randomized", random_state=seed, block_columns=33).fit_matrix(X)
+    assert torch.equal(state, torch.random.get_rng_state()), "global random state touched"
+    np.testing.assert_allclose(rand.explained_variance_, exact.explained_variance_, rtol=1e-6)
+    _assert_components(rand.components_, exact.components_.T, 1e-6)
+    again = TrajectoryPCA(5, method="randomized", random_state=seed, block_columns=33)
+    np.testing.assert_array_equal(again.fit_matrix(X).components_, rand.components_)
+
+
+def test_updates_target_is_pca_of_differences():
+    X = _trajectory(4)
+    a = TrajectoryPCA(4, target="updates").fit_matrix(X)
+    b = TrajectoryPCA(4).fit_matrix(np.diff(X, axis=0))
+    np.testing.assert_allclose(a.explained_variance_, b.explained_variance_, rtol=1e-12)
+    np.testing.assert_allclose(a.components_, b.components_, atol=1e-12)
+
+
+def test_errors_name_the_problem():
+    X = _trajectory(0, T=5, P=8)
+    with pytest.raises(ValueError, match="exceeds the rank"):
+        TrajectoryPCA(5).fit_matrix(X)
+    with pytest.raises(ValueError, match="target must be"):
+        TrajectoryPCA(2, target="velocity").fit_matrix(X)
+    with pytest.raises(ValueError, match="shape"):
+        TrajectoryPCA(2).fit_matrix(X[0])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TrajectoryPCA(2).transform(X)
+
+
+# --- drift mode -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("T", [2, 7, 50])
+def test_eq66_exact_for_a_linear_drift(T):
+    """w(t) = w0 + a t p: PC1's variance is a^2 (T^2 - 1) / 12 exactly (eq. 6.6) and the fit
+    recovers a with R^2 = 1."""
+    rng = np.random.default_rng(T)
+    p = rng.normal(size=30)
+    p /= np.linalg.norm(p)
+    a = 0.37
+    X = rng.normal(size=30) + a * np.arange(T)[:, None] * p
+    pca = TrajectoryPCA(1).fit_matrix(X)
+    np.testing.assert_allclose(pca.explained_variance_[0], a**2 * (T**2 - 1) / 12, rtol=1e-12)
+    fit = fit_drift(pca.projections_[:, 0], steps=np.arange(T) * 5)
+    assert abs(abs(fit.slope) - a) < 1e-12 and fit.r2 == pytest.approx(1.0, abs=1e-12)
+    assert fit.ratio == pytest.approx(1.0, abs=1e-12) and fit.stride == 5.0
+    assert fit.slope_per_step == pytest.approx(fit.slope / 5)
+    assert linear_drift_variance(a, T) == pytest.approx(np.var(a * np.arange(T)), rel=1e-12)
+
+
+def test_eq66_ratio_equals_r2_with_noise():
+    rng = np.random.default_rng(1)
+    y = 0.2 * np.arange(100) + rng.normal(size=100)
+    fit = fit_drift(y)
+    slope, intercept = np.polyfit(np.arange(100), y, 1)
+    assert fit.slope == pytest.approx(slope, rel=1e-10)
+    assert fit.intercept == pytest.approx(intercept, rel=1e-10)
+    assert fit.ratio == pytest.approx(fit.r2, rel=1e-10) and 0.5 < fit.r2 < 1
+
+
+def test_drift_scaling_recovers_exponents():
+    eta = np.array([0.005, 0.01, 0.02, 0.005, 0.01, 0.02])
+    T = np.array([50, 50, 50, 200, 200, 200])
+    rng = np.random.default_rng(0)
+    s = fit_drift_scaling(eta, T, 0.7 * eta**2 * T**2 * np.exp(rng.normal(0, 1e-3, 6)))
+    assert abs(s.exponent_lr - 2) < 0.01 and abs(s.exponent_T - 2) < 0.01 and s.r2 > 0.999
+    only_T = fit_drift_scaling([0.01] * 3, [10, 20, 40], [1.0, 4.0, 16.0])
+    assert np.isnan(only_T.exponent_lr) and only_T.exponent_T == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("wd", [0.0, 1e-3, 0.05])
+def test_quadratic_model_against_direct_sum_and_gradient_flow(wd):
+    """eq. 6.12 (geometric sums) equals the variance of eq. 6.11's trajectory summed directly;
+    eq. 6.11 solves dw/dt = -lr (h (w - mu) + wd w) (checked by a finite difference)."""
+    w0 = np.array([1.0, 2.0, -1.0, 0.3])
+    mu = np.array([0.5, 0.0, 3.0, -2.0])
+    h = np.array([10.0, 0.1, 1e-7, 2.0])
+    times = np.arange(60) * 3.0
+    traj = quadratic_drift(w0, mu, h, lr=0.01, weight_decay=wd, times=times)
+    var = quadratic_drift_variance(w0, mu, h, lr=0.01, weight_decay=wd, num_points=60, stride=3)
+    np.testing.assert_allclose(var, traj.var(axis=0), rtol=1e-8)
+    eps = 1e-4
+    t = np.array([7.0 - eps, 7.0 + eps])
+    w = quadratic_drift(w0, mu, h, lr=0.01, weight_decay=wd, times=t)
+    flow = -0.01 * (h * (w.mean(0) - mu) + wd * w.mean(0))
+    np.testing.assert_allclose((w[1] - w[0]) / (2 * eps), flow, rtol=1e-6, atol=1e-12)
+    # eq. 6.13 and the minimum from the gradient g = H (w - mu)
+    assert drift_mode_variance(np.array([0.6, 0.8, 0, 0]), var) == pytest.approx(
+        0.36 * var[0] + 0.64 * var[1]
+    )
+    np.testing.assert_allclose(minimum_from_gradient(w0, h * (w0 - mu), h), mu, rtol=1e-9)
+
+
+def test_h_cross_and_sigma_vs_hessian():
+    assert h_cross(batch_size=32, lr=0.01, num_train=60000) == pytest.approx(3 * 32 / 600)
+    h = np.geomspace(10, 0.01, 12)
+    hc = 0.5
+    sigma2 = np.where(h < hc, h, hc)  # eq. 3.9: ~h below h_cross, constant above
+    rel = sigma_vs_hessian(sigma2, h, h_cross=hc)
+    assert rel.alpha_below == pytest.approx(1.0, abs=1e-9)
+    assert rel.alpha_above == pytest.approx(0.0, abs=1e-9)
+    assert sigma_vs_hessian(h**2, h[::-1]).alpha == pytest.approx(2.0, abs=1e-12)
+
+
+# --- rebuilding from components -------------------------------------------------------------------
+def _problem(seed: int = 0):
+    from landscope import Problem
+
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(60, 4, generator=gen, dtype=torch.float64)
+    y = (x[:, 0] + x[:, 1] > 0).long() + (x[:, 2] > 0.5).long()
+    model = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    torch.manual_seed(seed)
+    problem = Problem(model.double(), "cross_entropy", (x, y), chunk_size=25)
+    theta = torch.randn(problem.num_params, generator=gen, dtype=torch.float64)
+    return problem, theta
+
+
+@pytest.mark.parametrize("order", ["given", "eigenvalue", "abs_eigenvalue", "weight_product"])
+def test_rebuild_from_a_complete_basis_gives_the_original(order):
+    problem, theta = _problem()
+    test = problem.with_data((torch.randn(30, 4, dtype=torch.float64), torch.randint(0, 3, (30,))))
+    P = 25  # layer "0": weight 5x4 + bias 5
+    gen = torch.Generator().manual_seed(1)
+    Q, _ = torch.linalg.qr(torch.randn(P, P, generator=gen, dtype=torch.float64))
+    values = torch.randn(P, generator=gen, dtype=torch.float64)
+    curve = rebuild_curve(
+        problem, theta, Q.T, test=test, params="0", order=order, values=values.numpy()
+    )
+    want = problem.evaluate(theta)
+    assert curve.counts[-2] == P and curve.counts[0] == 0
+    assert curve.train_accuracy[-2] == want["accuracy"]
+    assert curve.train_loss[-2] == pytest.approx(want["loss"], rel=1e-12)
+    assert curve.test_accuracy[-2] == test.evaluate(theta)["accuracy"]
+    assert curve.remainder_norm < 1e-12
+    zeroed = theta.clone()
+    zeroed[:P] = 0
+    assert curve.train_loss[0] == pytest.approx(problem.evaluate(zeroed)["loss"], rel=1e-12)
+    # the order used is the documented one
+    if order == "weight_product":
+        wp = weight_product(Q.T, theta[:P])
+        assert np.all(np.diff(np.abs(wp[curve.permutation])) <= 0)
+
+
+def test_rebuild_with_pcs_ends_at_the_original_through_the_remainder():
+    problem, theta = _problem(2)
+    X = theta[:25].numpy() + _trajectory(0, T=10, P=25) * 0.01
+    pca = TrajectoryPCA(4).fit_matrix(X)
+    curve = rebuild_curve(problem, theta, pca.components_, params="0")
+    want = problem.evaluate(theta)
+    assert curve.counts[-1] == 5 and curve.remainder_norm > 0.1
+    assert curve.train_loss[-1] == pytest.approx(want["loss"], rel=1e-12)
+    # partial sums: i components give sum_{j<=i} (w . p_j) p_j
+    i = 2
+    manual = theta.clone()
+    P = torch.as_tensor(pca.components_[:i])
+    manual[:25] = P.T @ (P @ theta[:25])
+    assert curve.train_loss[i] == pytest.approx(problem.evaluate(manual)["loss"], rel=1e-10)
+
+
+def test_rebuild_rejects_a_non_orthonormal_basis_and_orders():
+    problem, theta = _problem()
+    with pytest.raises(ValueError, match="orthonormal"):
+        rebuild_curve(problem, theta, 2 * np.eye(25), params="0")
+    with pytest.raises(ValueError, match="entries"):
+        rebuild_curve(problem, theta, np.eye(3), params="0")
+    assert order_basis("eigenvalue", values=[1.0, -3.0, 2.0]).tolist() == [2, 0, 1]
+    with pytest.raises(ValueError, match="needs values"):
+        order_basis("eigenvalue")
+
+
+# --- on a recorded run ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from landscope.training import train
+
+    cfg = {
+        "name": "tiny-pca",
+        "seed": 0,
+        "dtype": "float64",
+        "data": {"name": "digits"},
+        "model": {"name": "mlp", "options": {"widths": [6], "activation": "relu"}},
+        "loss": "cross_entropy",
+        "optimizer": {"name": "sgd", "lr": 0.05, "weight_decay": 1e-3},
+        "training": {"batch_size": 64, "steps": 40},
+        "record": {"params": {"every": 2}, "eval": {"every": 20}, "flush_every": 20},
+    }
+    path = tmp_path_factory.mktemp("pca") / "run"
+    train(cfg, path, overwrite=True, progress=False)
+    return path
+
+
+def test_fit_on_a_run_equals_fit_on_its_matrix(tiny_run):
+    from landscope.runs import open_run
+
+    run = open_run(tiny_run)
+    X = run.read("params", layer="layers.1")
+    for target in ("weights", "updates"):
+        a = TrajectoryPCA(4, target=target, layer="layers.1", block_columns=13).fit(run)
+        b = TrajectoryPCA(4, target=target).fit_matrix(X)
+        np.testing.assert_allclose(a.explained_variance_, b.explained_variance_, rtol=1e-10)
+        np.testing.assert_allclose(a.projections_, b.projections_, rtol=1e-9, atol=1e-12)
+    rec = TrajectoryPCA(3, target="recorded_updates", layer="layers.1").fit(run)
+    c = TrajectoryPCA(3).fit_matrix(run.read("updates", layer="layers.1"))
+    np.testing.assert_allclose(rec.explained_variance_, c.explained_variance_, rtol=1e-10)
+
+
+def test_analyses_write_the_contract(tiny_run, tmp_path):
+    res = run_pca_analysis(
+        tiny_run,
+        PCASettings(layer="layers.1", n_components=5, hessian_k=3),
+        tmp_path / "pca",
+        progress=False,
+    )
+    on_disk = json.loads((tmp_path / "pca" / "results.json").read_text())
+    assert on_disk["analysis"] == "pca" and set(on_disk) >= {
+        "title",
+        "paper",
+        "settings",
+        "summary",
+        "provenance",
+    }
+    assert res["summary"]["components"] == 5
+    from landscope.runs import open_run
+
+    run = open_run(tiny_run)
+    train, _ = run.problems()
+    theta = run.theta("last", like=train)
+    assert res["rebuild"]["original"]["train_accuracy"] == train.evaluate(theta)["accuracy"]
+    res = run_drift_analysis(
+        tiny_run,
+        DriftSettings(layer="layers.1", hessian_k=3, line_points=5, scale_points=5),
+        tmp_path / "drift",
+        progress=False,
+    )
+    assert res["analysis"] == "drift" and res["weight_decay"]["value"] == 1e-3
+    with np.load(tmp_path / "drift" / "scaling.npz") as z:
+        # penalty = wd / 2 ||alpha w||^2 over all entries (weight_decay_on_bias defaults to True)
+        a = float(z["network_alpha"][2])
+        assert a == 1.5
+        want = 0.5e-3 * a**2 * float(theta @ theta)
+        assert z["network_penalty"][2] == pytest.approx(want, rel=1e-12)
+        assert z["network_loss"][2] == pytest.approx(train.loss(a * theta).item(), rel=1e-12)
+
+
+def test_cli_pca_and_drift(tiny_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from landscope.cli._app import _register_all, app
+
+    _register_all()
+    runner = CliRunner()
+    out = tmp_path / "cli_pca"
+    r = runner.invoke(
+        app,
+        [
+            "analyze",
+            "pca",
+            str(tiny_run),
+            "--layer",
+            "layers.1",
+            "--components",
+            "4",
+            "--randomized",
+            "--out",
+            str(out),
+            "-q",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    figures = json.loads((out / "figures.json").read_text())
+    assert {f["paper_figure"] for f in figures} >= {"Haink Fig. 6.3", "Haink Fig. 6.4"}
+    assert all((out / f["file"]).exists() for f in figures)
+    r = runner.invoke(
+        app,
+        [
+            "analyze",
+            "drift",
+            str(tiny_run),
+            "--layer",
+            "layers.1",
+            "--hessian-k",
+            "0",
+            "--out",
+            str(tmp_path / "d"),
+            "-q",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "d" / "results.json").read_text())["analysis"] == "drift"
+    r = runner.invoke(
+        app, ["analyze", "pca", str(tiny_run), "--layer", "nope", "--out", str(tmp_path / "x")]
+    )
+    assert r.exit_code == 2 and "not a layer" in r.output
