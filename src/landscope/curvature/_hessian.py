@@ -268,6 +268,11 @@ class ProblemOperator(CurvatureOperator):
         self.block = _resolve_block_mode(block, self.device, problem.num_params * chunk)
         num_chunks = -(-self.num_samples // chunk)
         self.backend, self.backend_reason = self._resolve_backend(backend)
+        # Attention: the kernel with a double backward (Problem.derivatives), said with the
+        # backend's reason.
+        self.attention_reason: str | None = problem.attention
+        if self.attention_reason is not None:
+            self.backend_reason = f"{self.backend_reason}; {self.attention_reason}"
         if self.backend == "structured":
             # The cached state is a few activations per layer and sample, far less than an
             # autograd graph: kept whenever it fits the budget.
@@ -362,7 +367,7 @@ class ProblemOperator(CurvatureOperator):
         if not self.cache:
             return self._uncached_matmat(V)
         # Products work the same inside torch.no_grad() or torch.inference_mode() blocks.
-        with torch.inference_mode(False), torch.enable_grad():
+        with torch.inference_mode(False), torch.enable_grad(), self.problem.derivatives():
             out = None
             for graph in self._graph_list():
                 part = self._apply(graph, V)
@@ -370,7 +375,7 @@ class ProblemOperator(CurvatureOperator):
         return out
 
     def _uncached_matmat(self, V: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode(False), torch.enable_grad():
+        with torch.inference_mode(False), torch.enable_grad(), self.problem.derivatives():
             out = None
             for x, y in self.problem.chunks(self.indices):
                 part = self._apply(self._state(x, y), V)

@@ -90,7 +90,9 @@ def per_sample_gradients(
     starts = range(0, n, chunk_size)
     order = torch.arange(n) if idx is None else idx
     rows = []
-    with torch.inference_mode(False):  # works inside no_grad / inference_mode blocks too
+    # Works inside no_grad / inference_mode blocks too; attention through a kernel that vmap
+    # batches (Problem.derivatives: the fused ones run sample by sample under vmap).
+    with torch.inference_mode(False), problem.derivatives():
         for start in starts:
             sel = order[start : start + chunk_size]
             for x, y in problem.chunks(sel):

@@ -4,7 +4,9 @@ Goodfellow, Vinyals & Saxe (2015) (Fig. 8, 16), small enough for a CPU.
 Sequences come from a random sparse Markov chain of order ``order`` over ``vocab`` tokens: each
 context (the last ``order`` tokens) allows ``branching`` next tokens with Dirichlet(1) weights.
 A sample is a window of ``length`` tokens and the label is the token that follows, so the task is
-next-token classification and the model must remember the last ``order`` tokens.  The best
+next-token classification and the model must remember the last ``order`` tokens; with
+``targets="sequence"`` the label is the window shifted by one (the next token at every
+position, language modelling for a transformer, loss ``token_cross_entropy``).  The best
 achievable mean cross-entropy (the Bayes loss, in nats) is the average entropy of the true
 next-token distribution over the samples' contexts, stored in ``meta["bayes_loss"]``.
 """
@@ -35,13 +37,17 @@ def load_markov_sequences(
     branching: int = 3,
     length: int = 12,
     num_sequences: int = 2000,
+    targets: str = "next",
 ) -> SplitDataset:
     """Next-token classification on sequences of a random order-``order`` Markov chain.
 
-    Shapes: ``x`` (N, length) int64 token ids in [0, vocab); ``y`` (N,) int64 next token.
+    Shapes: ``x`` (N, length) int64 token ids in [0, vocab); ``y`` (N,) int64 next token, or
+    with ``targets="sequence"`` (N, length): ``y[:, t]`` is the token after ``x[:, t]``.
     ``meta``: ``transitions`` shape (vocab**order, vocab) (row = context in base-``vocab``
     digits, oldest first), ``bayes_loss`` (nats; the loss of the true conditional
-    distribution on the whole sample), ``uniform_loss`` = log(vocab).
+    distribution given the true context, averaged over the samples' targets; for
+    ``"sequence"`` the first ``order - 1`` positions see only part of their context, so it is
+    a lower bound there), ``uniform_loss`` = log(vocab).
 
     >>> ds = load_markov_sequences(num_sequences=50, length=6)
     >>> ds.train.x.dtype, ds.input_shape, ds.num_classes
@@ -51,6 +57,8 @@ def load_markov_sequences(
     vocab, order = _positive(vocab, "vocab"), _positive(order, "order")
     branching, length = _positive(branching, "branching"), _positive(length, "length")
     num_sequences = _positive(num_sequences, "num_sequences")
+    if targets not in ("next", "sequence"):
+        raise ValueError(f"targets must be 'next' or 'sequence', got {targets!r}")
     if vocab < 2 or branching > vocab:
         raise ValueError(
             f"need 2 <= vocab and branching <= vocab, got vocab={vocab}, branching={branching}"
@@ -76,11 +84,24 @@ def load_markov_sequences(
         ctx = seqs[:, t - order : t] @ weights
         u = s.random(num_sequences)[:, None]
         seqs[:, t] = np.minimum((u > cum[ctx]).sum(axis=1), vocab - 1)
-    seqs = seqs[:, burn:]
-    x, y = seqs[:, :length], seqs[:, length]
-    ctx = x[:, length - order :] @ weights
     with np.errstate(divide="ignore", invalid="ignore"):
         ent = -(np.where(P > 0, P * np.log(P), 0.0)).sum(axis=1)
+    if targets == "sequence":
+        # Context of each target seqs[:, burn + 1 + t]: the order tokens before it.
+        ctx = np.stack(
+            [seqs[:, burn + 1 + t - order : burn + 1 + t] @ weights for t in range(length)], 1
+        )
+        seqs = seqs[:, burn:]
+        x, y = seqs[:, :length], seqs[:, 1 : length + 1]
+    else:
+        seqs = seqs[:, burn:]
+        x, y = seqs[:, :length], seqs[:, length]
+        ctx = x[:, length - order :] @ weights
+    task = (
+        f"next token at every position of {length}"
+        if targets == "sequence"
+        else f"next token after {length}"
+    )
     train, test = split_indices(num_sequences, test_fraction, seed)
     to = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.int64)  # noqa: E731
     return SplitDataset(
@@ -90,7 +111,7 @@ def load_markov_sequences(
         task="classification",
         num_classes=vocab,
         description=(
-            f"next token after {length} tokens of a random order-{order} Markov chain over {vocab} "
+            f"{task} tokens of a random order-{order} Markov chain over {vocab} "
             f"tokens ({branching} successors per context); offline stand-in for Penn Treebank"
         ),
         meta={
@@ -100,6 +121,7 @@ def load_markov_sequences(
             "order": order,
             "branching": branching,
             "length": length,
+            "targets": targets,
             "transitions": P.tolist(),
             "bayes_loss": float(ent[ctx].mean()),
             "uniform_loss": float(np.log(vocab)),

@@ -12,6 +12,7 @@ from landscope.models._lstm import LSTMClassifier, lstm
 from landscope.models._maxout import MaxoutMLP, maxout_mlp
 from landscope.models._registry import MODELS, ModelSpec, build_model, count_parameters, list_models
 from landscope.models._resnet import BasicBlock, CifarResNet, resnet18_cifar, resnet20
+from landscope.models._transformer import TinyGPT, tiny_gpt
 
 __all__ = [
     # registry
@@ -36,6 +37,7 @@ __all__ = [
     "resnet18_cifar",
     "resnet20",
     "softmax_regression",
+    "tiny_gpt",
     # modules
     "BasicBlock",
     "CifarResNet",
@@ -44,4 +46,5 @@ __all__ = [
     "KerasCifarConvNet",
     "LeNet",
     "MLP",
+    "TinyGPT",
 ]

@@ -15,6 +15,7 @@ from landscope.models._dense import deep_linear, factored_scalar, mlp, softmax_r
 from landscope.models._lstm import lstm
 from landscope.models._maxout import maxout_mlp
 from landscope.models._resnet import resnet18_cifar, resnet20
+from landscope.models._transformer import tiny_gpt
 
 __all__ = ["MODELS", "ModelSpec", "build_model", "count_parameters", "list_models"]
 
@@ -88,6 +89,14 @@ MODELS: dict[str, ModelSpec] = {
             lstm,
             "embedding + LSTM cells (written out: double backward works on GPU) + dense, "
             "next-token logits (Goodfellow 2015 Figs. 8, 16)",
+            (12,),
+            10,
+        ),
+        ModelSpec(
+            "tiny_gpt",
+            tiny_gpt,
+            "decoder-only transformer (GPT-2 pre-norm blocks, causal SDPA), next-token logits "
+            "at every position (loss token_cross_entropy; markov_sequences targets='sequence')",
             (12,),
             10,
         ),
