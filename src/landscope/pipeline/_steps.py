@@ -457,7 +457,7 @@ class InterpolationSettings(_Settings):
 
     start: float = Field(-0.5, description="first alpha")
     stop: float = Field(1.5, description="last alpha")
-    num: int = Field(41, ge=2, description="points on the line")
+    num: int = Field(41, ge=2, description="points on the line (alpha = 0 and 1 are added)")
     subset: int | None = Field(None, ge=1, description="evaluate on a seeded sample subset")
     seed: int = Field(0, description="seed of the subset and the random-walk control")
     bn: Literal["freeze", "recompute"] = "freeze"
@@ -489,7 +489,7 @@ def compute_interpolation(
         train,
         theta_0,
         theta_t,
-        np.linspace(s.start, s.stop, s.num),
+        np.union1d(np.linspace(s.start, s.stop, s.num), [0.0, 1.0]),  # both ends always on it
         test_problem=test,
         evaluation=evaluation,
         label="init -> solution",
