@@ -113,7 +113,7 @@ class NoiseCovarianceOperator(CurvatureOperator):
         indices: Indices = None,
         params: Params = None,
         chunk_size: int | None = None,
-        method: Literal["vmap", "loop"] = "vmap",
+        method: Literal["auto", "vmap", "loop"] = "auto",
         distributed: bool = False,
         group=None,
     ):

@@ -30,7 +30,7 @@ def per_sample_gradients(
     *,
     chunk_size: int | None = None,
     params: Params = None,
-    method: Literal["vmap", "loop"] = "vmap",
+    method: Literal["auto", "vmap", "loop"] = "auto",
 ) -> torch.Tensor:
     """Gradients of the per-sample losses ``f_i`` at ``theta``, one row per selected sample.
 
@@ -47,8 +47,11 @@ def per_sample_gradients(
         params: restrict to a parameter group (see :func:`select_parameters`): columns p_sub.
         method: ``"vmap"`` (default; ``torch.func.vmap(torch.func.grad(...))`` over the samples
             of a chunk, each sample evaluated as a batch of one) or ``"loop"`` (one backward per
-            sample through its chunk's graph; slow, but works for any model).  With BatchNorm in
-            train mode a sample's loss depends on the other samples of its chunk through the
+            sample through its chunk's graph; slow, but works for any model) or ``"auto"``
+            (default: vmap, and the loop where vmap cannot vectorize the model, e.g. the
+            data-dependent checks of Hugging Face attention masks).  Attention runs through the
+            math kernel of ``scaled_dot_product_attention``, the one vmap batches
+            (:meth:`Problem.derivatives`).  With BatchNorm in train mode a sample's loss depends on the other samples of its chunk through the
             batch statistics, so vmap (batches of one) is refused; ``"loop"`` returns the
             gradient of each sample's loss term *as evaluated within its chunk*, whose sum over a
             chunk is that chunk's gradient.
@@ -73,9 +76,9 @@ def per_sample_gradients(
         chunk_size = cap if problem.chunk_size is None else min(problem.chunk_size, cap)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
-    if method not in ("vmap", "loop"):
-        raise ValueError(f"method must be 'vmap' or 'loop', got {method!r}")
-    if method == "vmap" and _has_train_batchnorm(problem):
+    if method not in ("auto", "vmap", "loop"):
+        raise ValueError(f"method must be 'auto', 'vmap' or 'loop', got {method!r}")
+    if method != "loop" and _has_train_batchnorm(problem):
         raise ValueError(
             "per-sample gradients with vmap are undefined for BatchNorm in train mode: each "
             "sample's loss depends on the other samples of its batch through the batch "
@@ -96,24 +99,35 @@ def per_sample_gradients(
         for start in starts:
             sel = order[start : start + chunk_size]
             for x, y in problem.chunks(sel):
-                if method == "vmap":
-                    rows.append(_vmap_chunk(problem, theta, sub0, selection, x, y))
-                else:
-                    rows.append(_loop_chunk(problem, theta, sub0, selection, x, y))
+                if method != "loop":
+                    try:
+                        rows.append(_vmap_chunk(problem, theta, sub0, selection, x, y))
+                        continue
+                    except _NotVectorizable:
+                        if method == "vmap":
+                            raise
+                        method = "loop"  # this chunk and the rest
+                rows.append(_loop_chunk(problem, theta, sub0, selection, x, y))
         return torch.cat(rows).detach()
+
+
+class _NotVectorizable(RuntimeError):
+    """vmap could not vectorize the model over samples."""
 
 
 def _vmap_chunk(problem, theta, sub0, selection, x, y) -> torch.Tensor:
     from torch.func import grad, vmap
+    from torch.utils._pytree import tree_map
 
-    def f_i(sub: torch.Tensor, xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
+    def f_i(sub: torch.Tensor, xi, yi: torch.Tensor) -> torch.Tensor:
         full = selection.embed(theta, sub)
-        return problem.chunk_loss_sum(full, xi.unsqueeze(0), yi.unsqueeze(0))
+        batch = tree_map(lambda t: t.unsqueeze(0), xi)  # a batch of one (tensor, tuple, dict)
+        return problem.chunk_loss_sum(full, batch, yi.unsqueeze(0))
 
     try:
         return vmap(grad(f_i), in_dims=(None, 0, 0))(sub0, x, y)
     except RuntimeError as exc:
-        raise RuntimeError(
+        raise _NotVectorizable(
             f"torch.func.vmap could not vectorize this model over samples ({exc}). Typical "
             "causes: in-place updates of buffers, data-dependent Python control flow, .item() "
             "calls, or random layers in train mode. Use per_sample_gradients(..., method='loop') "
