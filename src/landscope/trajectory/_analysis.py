@@ -114,6 +114,8 @@ def _selection(run, settings):
     if settings.layer is not None and settings.params is not None:
         raise ValueError("give either layer or params, not both")
     group = settings.layer if settings.layer is not None else settings.params
+    if isinstance(group, list) and len(group) == 1:
+        group = group[0]
     return group, select_parameters(run.layout, group)
 
 
