@@ -24,8 +24,8 @@ body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica N
 header { padding: 1.2em 2em 0.8em; border-bottom: 1px solid var(--line); background: var(--bg-alt); }
 header h1 { margin: 0 0 0.2em; font-size: 1.6em; }
 header p { margin: 0.1em 0; color: var(--muted); }
-nav { padding: 0.5em 2em; border-bottom: 1px solid var(--line); font-size: 0.92em; }
-nav a { margin-right: 1.1em; white-space: nowrap; }
+nav { padding: 0.5em 2em; border-bottom: 1px solid var(--line); font-size: 0.92em;
+      display: flex; flex-wrap: wrap; gap: 0.2em 1.1em; }
 main { max-width: 1180px; padding: 0 2em 3em; }
 section { padding-top: 0.6em; border-bottom: 1px solid var(--line); padding-bottom: 1em; }
 h2 { font-size: 1.3em; margin: 0.8em 0 0.2em; }
@@ -127,7 +127,7 @@ def image_tag(png: Path, alt: str) -> str:
 def page(title: str, body: str, *, subtitle: Sequence[str] = (), nav: Sequence[tuple] = ()) -> str:
     """A complete HTML document: header (title, subtitle lines), a table of contents of
     ``(anchor, label)`` pairs, the (already escaped) body and the stylesheet inline."""
-    links = "".join(f'<a href="#{esc(a)}">{esc(label)}</a>' for a, label in nav)
+    links = " ".join(f'<a href="#{esc(a)}">{esc(label)}</a>' for a, label in nav)
     return (
         "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
