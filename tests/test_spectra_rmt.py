@@ -282,3 +282,131 @@ def test_loss_along_eigenvector_matches_the_quadratic_model_of_a_quadratic_loss(
     np.testing.assert_allclose(res["loss"], res["quadratic"], rtol=1e-10)
     assert res["projection"] == pytest.approx(proj)
     assert res["delta"][2] == pytest.approx(0.0, abs=1e-12)
+
+
+# --- the analyses and their CLI on a tiny recorded run -------------------------------------
+TINY_RUN = {
+    "name": "rmt-tiny",
+    "seed": 0,
+    "dtype": "float32",
+    "data": {"name": "digits"},
+    "model": {"name": "mlp", "options": {"widths": [16, 12], "activation": "relu"}},
+    "init": {"weight": "glorot_uniform", "bias": "zeros"},
+    "optimizer": {"name": "sgd", "lr": 0.1},
+    "training": {"steps": 60, "batch_size": 32},
+    "record": {"params": {"every": 5}, "eval": {"every": 30}},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    import landscope
+
+    return landscope.train(TINY_RUN, tmp_path_factory.mktemp("rmt") / "run", progress=False)
+
+
+def _invoke(args):
+    from typer.testing import CliRunner
+
+    from landscope.cli._app import _register_all, app
+
+    _register_all()
+    return CliRunner().invoke(app, args)
+
+
+def _figures_exist(out):
+    import json
+
+    figs = json.loads((out / "figures.json").read_text())
+    assert figs and all((out / f["file"]).exists() and f["caption"] for f in figs)
+    return figs
+
+
+def test_cli_svd_writes_results_and_figures(tiny_run, tmp_path):
+    import json
+
+    out = tmp_path / "svd"
+    res = _invoke(["analyze", "svd", str(tiny_run.path), "--out", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    r = json.loads((out / "results.json").read_text())
+    assert r["analysis"] == "svd" and r["provenance"]["run"] == str(tiny_run.path)
+    names = [m["name"] for m in r["matrices"]]
+    assert names == ["layers.0.weight", "layers.1.weight", "layers.2.weight"]
+    with np.load(out / "spectra.npz") as f:
+        sv = f["sv/layers.0.weight"]
+    w = tiny_run.theta("last")[: 16 * 64].reshape(16, 64).to(torch.float64)
+    np.testing.assert_allclose(sv, torch.linalg.svdvals(w).numpy(), rtol=1e-10)
+    # a freshly initialised Glorot matrix is random: no outliers at the 1 % Tracy-Widom level
+    assert all(m["init"]["n_outliers"] == 0 for m in r["matrices"])
+    assert "test_accuracy_bulk_removed_all" in r["summary"]
+    _figures_exist(out)
+    bad = _invoke(["analyze", "svd", str(tiny_run.path), "--out", str(out), "--layer", "x"])
+    assert bad.exit_code == 2 and "--layer 'x'" in bad.output
+
+
+def test_overlaps_analysis_invariants(tiny_run, tmp_path):
+    from landscope.plotting import plot_overlaps_results
+    from landscope.spectra import OverlapsSettings, run_overlaps_analysis
+
+    out = tmp_path / "ov"
+    s = OverlapsSettings(layer="layers.1", network_k=8, network_dense_max=0, eval_size=128)
+    r = run_overlaps_analysis(tiny_run, s, out, progress=False)
+    assert r["summary"]["layer"] == "layers.1.weight" and r["network"]["backend"] == "lanczos"
+    with np.load(out / "overlaps.npz") as a:
+        maps = {k: a[k] for k in a.files}
+    # the layer Hessian's eigenvectors are a complete basis of the 12 x 16 weights: every
+    # unit vector (normalised singular matrix, principal component) has sum_i O_ij^2 = 1
+    np.testing.assert_allclose((maps["F"] ** 2).sum(0), 1.0, rtol=1e-8)
+    np.testing.assert_allclose((maps["HP_weights"] ** 2).sum(0), 1.0, rtol=1e-8)
+    assert maps["F"].shape == (192, 12) and maps["L"].shape == (8, 192)
+    # eq. 7.5 rows: the squared overlaps of a network eigenvector with the layer's basis sum to
+    # its squared norm inside the layer
+    assert np.all((maps["L"] ** 2).sum(1) <= 1 + 1e-8)
+    assert len(plot_overlaps_results(out)) == 5 and len(_figures_exist(out)) == 5
+
+
+def test_eigvec_stats_against_a_torch_func_hessian(tiny_run, tmp_path):
+    from landscope.data import subset_indices
+    from landscope.spectra import EigvecStatsSettings, run_eigvec_stats_analysis
+
+    out = tmp_path / "ev"
+    s = EigvecStatsSettings(layer="layers.2", eval_size=200, loss_lines=2, alpha_points=5)
+    r = run_eigvec_stats_analysis(tiny_run, s, out, progress=False)
+    assert set(r["steps"]) == {"init", "last"}
+    with np.load(out / "stats_last.npz") as a:
+        lam, shares, wp = a["eigenvalues"], a["layer_shares"], a["weight_product"]
+    # independent reference: torch.func.hessian of the mean loss in the layer's parameters
+    train, _ = tiny_run.problems(dtype="float64")
+    theta = tiny_run.theta("last", like=train)
+    sl = train.layout.layer_slice("layers.2")
+    idx = subset_indices(train.num_selected(), 200, 0)
+
+    chunks = list(train.chunks(idx))
+    f = train.loss_function(torch.cat([c[0] for c in chunks]), torch.cat([c[1] for c in chunks]))
+
+    def loss(sub):
+        return f(torch.cat([theta[: sl.start], sub, theta[sl.stop :]]))
+
+    H = torch.func.hessian(loss)(theta[sl])
+    ref = np.sort(np.linalg.eigvalsh(H.numpy()))[::-1]
+    np.testing.assert_allclose(lam, ref, rtol=1e-6, atol=1e-9 * abs(ref).max())
+    np.testing.assert_allclose(shares.sum(1), 1.0, rtol=1e-10)  # weight + bias shares
+    np.testing.assert_allclose((wp**2).sum(), 1.0, rtol=1e-8)  # complete basis: Parseval
+    cli = _invoke(
+        [
+            "analyze",
+            "eigvec-stats",
+            str(tiny_run.path),
+            "--out",
+            str(tmp_path / "c"),
+            "--layer",
+            "layers.2",
+            "--step",
+            "last",
+            "--loss-lines",
+            "1",
+            "-q",
+        ]
+    )
+    assert cli.exit_code == 0, cli.output
+    assert len(_figures_exist(tmp_path / "c")) == 2  # one step: statistics and loss lines

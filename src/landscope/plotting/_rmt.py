@@ -306,9 +306,10 @@ def plot_eigvec_stats_results(out_dir: str | Path) -> list[SavedFigure]:
             ax.set_xlabel("unfolded spacing s")
             ax.set_ylabel("p(s)")
             ax = axs[0, 2]
+            floor = 1e-30  # smaller p-values (down to underflow) are drawn at the floor
             ax.semilogy(
                 idx,
-                np.maximum(a["porter_thomas_p"], 1e-300),
+                np.clip(a["porter_thomas_p"], floor, 1),
                 ".",
                 ms=2,
                 color=PALETTE[5],
@@ -316,10 +317,11 @@ def plot_eigvec_stats_results(out_dir: str | Path) -> list[SavedFigure]:
             )
             ax.semilogy(
                 idx,
-                np.maximum(a["porter_thomas_p_avg"], 1e-300),
+                np.clip(a["porter_thomas_p_avg"], floor, 1),
                 color=PALETTE[0],
                 label=f"averaged +-{res['settings']['pt_neighbours']}",
             )
+            ax.set_ylim(floor / 3, 3)
             ax.set_xlabel("eigenvector index (decreasing eigenvalue)")
             ax.set_ylabel("Porter-Thomas KS p-value")
             ax.legend(fontsize=7)
