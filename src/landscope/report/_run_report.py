@@ -208,11 +208,16 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     name = (run.config or {}).get("name") or run_dir.name
     summary = _load_json(run_dir / "summary.json") or {}
     nav = [("config", "Config"), ("training", "Training")]
+    meta_link = f"<a href='{href('meta.json')}'>meta.json</a>"
+    where = (
+        f"As given to <code>landscope run</code> (<a href='{href('pipeline.yaml')}'>pipeline.yaml"
+        f"</a>), defaults filled in; the run folder's {meta_link} records the config it was "
+        "trained with."
+        if cfg_file.exists()
+        else f"The config the run was trained with ({meta_link}), defaults filled in."
+    )
     sections = [
-        "<section id='config'><h2>Config</h2>"
-        f"<p class='files'>As given to <code>landscope run</code> (<a href='{href('pipeline.yaml')}'>"
-        f"pipeline.yaml</a>), defaults filled in; the run folder's <a href='{href('meta.json')}'>"
-        "meta.json</a> records the config it was trained with.</p>"
+        f"<section id='config'><h2>Config</h2><p class='files'>{where}</p>"
         f"<pre>{esc(config_text)}</pre></section>"
     ]
     training = ["<section id='training'><h2>Training</h2>"]
