@@ -245,4 +245,4 @@ def test_reproduce_list_names_the_summary_command():
 
     _register_all()
     res = CliRunner().invoke(app, ["reproduce", "--list"])
-    assert res.exit_code == 0 and "landscope reproduce all [--quick]" in res.output
+    assert res.exit_code == 0 and "landscope reproduce all [--quick]" in res.output, res.output

@@ -522,12 +522,17 @@ def _print_catalog(entries) -> None:
         "landscope reproduce NAME [--quick]  (minutes on a 2-core CPU: quick / full)",
         wrap=("paper", "items", "description"),
     )
+    import shutil
+    import textwrap
+
     quick, full = (sum(e.minutes[i] for e in entries) for i in (0, 1))
-    typer.echo(
+    line = (
         f"landscope reproduce all [--quick]: all {len(entries)} entries and a summary "
         f"(summary.md / .json / .html), about {_minutes(round(quick, 1))} / "
         f"{_minutes(round(full, 1))} minutes"
     )
+    width = shutil.get_terminal_size((80, 24)).columns
+    typer.echo(textwrap.fill(line, width, break_on_hyphens=False, break_long_words=False))
 
 
 def _value(v) -> str:
