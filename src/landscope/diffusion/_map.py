@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DiffusionMap", "kernel_matrix"]
+__all__ = ["DiffusionMap", "kernel_matrix", "transition_eigenvalues"]
 
 
 def kernel_matrix(sq_distances: np.ndarray, eps: float) -> np.ndarray:
@@ -44,6 +44,29 @@ def kernel_matrix(sq_distances: np.ndarray, eps: float) -> np.ndarray:
     if not eps > 0:
         raise ValueError(f"eps must be positive, got {eps}")
     return np.exp(-np.asarray(sq_distances, dtype=np.float64) / eps)
+
+
+def transition_eigenvalues(sq_distances, eps: float, *, alpha: float = 0.5) -> np.ndarray:
+    """All M eigenvalues of P (eq. 2.11) ordered by |lambda| decreasing, without eigenvectors
+    (``eigvalsh`` of the symmetric conjugate): the spectrum the eps scans and rolling windows
+    need, about 3x faster than :meth:`DiffusionMap.fit`.
+
+    >>> d2 = np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> np.allclose(transition_eigenvalues(d2, 1.0), DiffusionMap(eps=1.0).fit(d2).eigenvalues_)
+    True
+    """
+    sq = np.asarray(sq_distances, dtype=np.float64)
+    if hasattr(sq_distances, "numpy"):
+        sq = sq_distances.detach().cpu().numpy().astype(np.float64)
+    K = kernel_matrix(sq, eps)
+    dinv = K.sum(axis=1) ** -alpha
+    K *= dinv[:, None]
+    K *= dinv[None, :]
+    s = 1.0 / np.sqrt(K.sum(axis=1))
+    K *= s[:, None]
+    K *= s[None, :]
+    lam = np.linalg.eigvalsh((K + K.T) / 2)
+    return lam[np.argsort(-np.abs(lam), kind="stable")]
 
 
 def _check_sq_distances(sq: np.ndarray) -> np.ndarray:

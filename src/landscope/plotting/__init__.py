@@ -1,6 +1,7 @@
 """Figures from result objects ("compute first, draw second").  matplotlib is imported lazily,
 inside the plotting functions, and without pyplot."""
 
+from landscope.plotting._diffusion import plot_diffusion_results
 from landscope.plotting._landscape import (
     plot_interpolation,
     plot_surface,
@@ -68,3 +69,5 @@ __all__ += [
     "plot_overlaps_results",
     "plot_svd_results",
 ]
+# diffusion maps of the trajectory: Fjellstrom & Nystrom
+__all__ += ["plot_diffusion_results"]
