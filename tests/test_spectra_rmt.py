@@ -362,7 +362,7 @@ def test_overlaps_analysis_invariants(tiny_run, tmp_path):
     # eq. 7.5 rows: the squared overlaps of a network eigenvector with the layer's basis sum to
     # its squared norm inside the layer
     assert np.all((maps["L"] ** 2).sum(1) <= 1 + 1e-8)
-    assert len(plot_overlaps_results(out)) == 5 and len(_figures_exist(out)) == 5
+    assert len(plot_overlaps_results(out)) == 6 and len(_figures_exist(out)) == 6
 
 
 def test_eigvec_stats_against_a_torch_func_hessian(tiny_run, tmp_path):

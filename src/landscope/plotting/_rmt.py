@@ -235,6 +235,14 @@ def plot_overlaps_results(out_dir: str | Path) -> list[SavedFigure]:
             "Haink Fig. 7.1b",
         ),
         (
+            "F_network",
+            "singular matrix index j",
+            "network Hessian eigenvector index i",
+            f"|h_i . w~_j| / ||w~_j|| between the whole-network Hessian eigenvectors "
+            f"(restricted to {layer}) and its singular matrices ({nout} outliers).",
+            "Haink Fig. 7.14",
+        ),
+        (
             "L",
             "layer Hessian eigenvector index j",
             "network Hessian eigenvector index i",
@@ -251,7 +259,7 @@ def plot_overlaps_results(out_dir: str | Path) -> list[SavedFigure]:
             fig = new_figure(4.8, 3.6)
             ax = fig.subplots()
             _heatmap(ax, a[key], xl, yl, fig)
-            if key in ("S", "F") and nout:
+            if key in ("S", "F", "F_network") and nout:
                 ax.axvline(nout - 0.5, color=PALETTE[5], lw=1, ls="--")
             figures.append(_save(fig, out_dir, f"overlaps_{key}", caption, paper))
     write_figure_index(out_dir, figures)

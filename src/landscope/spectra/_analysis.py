@@ -30,6 +30,7 @@ from landscope.spectra._eigvec_stats import (
     weight_product,
 )
 from landscope.spectra._marchenko_pastur import TW1_QUANTILES, MarchenkoPastur
+from landscope.spectra._outliers import ZERO_RTOL
 from landscope.spectra._overlaps import abs_overlaps, layer_overlaps, overlap_summary, pca_basis
 from landscope.spectra._singular import remove_bulk, singular_matrices, weight_matrices
 from landscope.spectra._spacing import spacing_test
@@ -294,6 +295,17 @@ def _weighted_index(o: np.ndarray) -> np.ndarray:
     return (rows * w).sum(0) / np.maximum(w.sum(0), np.finfo(float).tiny)
 
 
+def _column_spearman(o: np.ndarray) -> float:
+    """Spearman correlation of the column index j with its weighted mean row index: 1 when the
+    columns (e.g. PCs, singular matrices) live on rows (Hessian eigenvectors) in the same order."""
+    from scipy.stats import spearmanr
+
+    idx = _weighted_index(o)
+    if o.shape[1] < 3 or np.ptp(idx) == 0:
+        return float("nan")
+    return float(spearmanr(np.arange(o.shape[1]), idx).statistic)
+
+
 def _columns_summary(o: np.ndarray, outliers: np.ndarray, prefix: str) -> dict:
     idx = _weighted_index(o)
     bulk = np.setdiff1d(np.arange(o.shape[1]), outliers)
@@ -383,8 +395,12 @@ def run_overlaps_analysis(
             op = HessianOperator(train, theta, indices=idx)
             res = top_eigenpairs(op, k, seed=settings.seed)
             nvals, nvecs, backend = res.eigenvalues, res.eigenvectors, "lanczos"
-        L = layer_overlaps(nvecs.T.to(torch.float64), H, slot.slice).cpu().numpy()
+        nv = nvecs.T.to(torch.float64)
+        L = layer_overlaps(nv, H, slot.slice).cpu().numpy()
         arrays["L"] = L
+        # Fig. 7.14: network eigenvectors (restricted to the layer) vs its singular matrices
+        arrays["F_network"] = layer_overlaps(nv, sm / sm.norm(dim=1, keepdim=True), slot.slice)
+        arrays["F_network"] = arrays["F_network"].cpu().numpy()
         arrays["network_eigenvalues"] = nvals.cpu().numpy()
         network = {"k": k, "backend": backend, "summary": overlap_summary(L)}
 
@@ -403,11 +419,14 @@ def run_overlaps_analysis(
         details[key] = s
         summary[f"{key}.near_diagonal_fraction"] = s["near_diagonal_fraction"]
         summary[f"{key}.argmax_spearman"] = s["argmax_spearman"]
+        summary[f"{key}.column_index_spearman"] = _column_spearman(o)
     summary.update(_columns_summary(maps["S"], outl, "S"))
     summary.update(_columns_summary(maps["F"], outl, "F"))
     if network:
         summary["L.top_subspace_overlap"] = network["summary"]["top_subspace_overlap"]
         summary["L.mean_diagonal"] = network["summary"]["mean_diagonal"]
+        summary["L.random_top_subspace_overlap"] = min(10, k) / p
+        summary.update(_columns_summary(arrays["F_network"], outl, "F_network"))
     save_arrays(
         out_dir / "overlaps", arrays, {"layer": pname, "step": step}, json_exclude=tuple(arrays)
     )
@@ -456,6 +475,9 @@ class EigvecStatsSettings(BaseModel):
     alpha_points: int = Field(21, ge=3, description="points per line of eq. 7.6")
     alpha_span: float = Field(
         1.0, gt=0, description="alpha range: +- max(alpha_span, 2 |w.h|) around 0"
+    )
+    save_eigenvectors: bool = Field(
+        False, description="also write the eigenvectors (n x n) to eigenvectors_<step>.npz"
     )
 
 
@@ -567,6 +589,8 @@ def run_eigvec_stats_analysis(
                     "largest_weight_product": i == big,
                     "loss_at_removed": float(res["loss"][np.argmin(np.abs(res["alpha"]))]),
                     "loss_at_w": float(res["loss"][np.argmin(np.abs(res["delta"]))]),
+                    "alpha_at_min": float(res["alpha"][np.argmin(res["loss"])]),
+                    "alpha_step": float(2 * span / (settings.alpha_points - 1)),
                     "max_rel_error_quadratic_near": float(rel[near].max()) if near.any() else None,
                 }
             )
@@ -578,6 +602,18 @@ def run_eigvec_stats_analysis(
             label = "last"
         save_arrays(out_dir / f"stats_{label}", arrays, {"step": step}, json_exclude=tuple(arrays))
         third = max(1, n // 10)
+        if settings.save_eigenvectors:
+            save_arrays(
+                out_dir / f"eigenvectors_{label}",
+                {"eigenvalues": lam, "eigenvectors": V.cpu().numpy(), "index": sel.index.numpy()},
+                {"step": step, "rows": "eigenvectors, decreasing eigenvalue"},
+                json_exclude=("eigenvalues", "eigenvectors", "index"),
+            )
+        zero = ZERO_RTOL * abs(float(lam[0]))
+        wp_ms = (
+            float((wp[:third] ** 2).mean()),
+            float((wp[third:] ** 2).mean()) if n > third else None,
+        )
         info = {
             "step": step,
             "label": label,
@@ -585,6 +621,9 @@ def run_eigvec_stats_analysis(
             "top_eigenvalue": float(lam[0]),
             "n_negative": int((lam < 0).sum()),
             "negative_fraction": float((lam < 0).mean()),
+            "negative_fraction_nonzero": float((lam < -zero).mean()),
+            "zero_fraction": float((np.abs(lam) <= zero).mean()),
+            "top_over_median_abs": float(lam[0] / max(np.median(np.abs(lam)), 1e-300)),
             "density_width": width,
             "spacing": spacing,
             "porter_thomas_max_avg_p": float(pt_avg.max()),
@@ -595,8 +634,8 @@ def run_eigvec_stats_analysis(
             "ipr_top10pct_mean": float(ipr[:third].mean()),
             "ipr_middle_mean": float(ipr[third:-third].mean()) if n > 2 * third else None,
             "ipr_bottom10pct_mean": float(ipr[-third:].mean()),
-            "weight_product_ms_top10pct": float((wp[:third] ** 2).mean()),
-            "weight_product_ms_rest": float((wp[third:] ** 2).mean()) if n > third else None,
+            "weight_product_ms_top10pct": wp_ms[0],
+            "weight_product_ms_rest": wp_ms[1],
             "weight_product_random_ms": 1.0 / n,
             "argmax_weight_product": big,
             "layer_names": names,
@@ -606,11 +645,16 @@ def run_eigvec_stats_analysis(
             "layer_shares_bottom10pct": shares[-third:].mean(0).tolist(),
             "loss_lines": lines,
         }
+        if "weight_product_init" in arrays:
+            wpi = arrays["weight_product_init"]
+            info["weight_product_init_ms_top10pct"] = float((wpi[:third] ** 2).mean())
+            info["weight_product_init_ms_rest"] = float((wpi[third:] ** 2).mean())
         per_step[label] = info
         for key in (
             "n",
             "top_eigenvalue",
-            "negative_fraction",
+            "negative_fraction_nonzero",
+            "top_over_median_abs",
             "porter_thomas_max_avg_p",
             "ipr_top10pct_mean",
             "ipr_middle_mean",
