@@ -267,7 +267,7 @@ def run_pipeline(
     chosen = check_config(cfg)
     out = Path(out_dir) if out_dir is not None else Path("runs") / cfg.name
     bar = progress_bar(
-        total=1 + len(chosen) + int(report), desc="train", unit="step", enabled=progress
+        total=1 + len(chosen) + int(report), desc="train", unit="stage", enabled=progress
     )
     try:
         run, action = _prepare_run(cfg, out, overwrite=overwrite, progress=progress)
