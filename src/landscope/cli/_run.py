@@ -58,7 +58,7 @@ def run(
     except TrainingInterrupted as exc:
         fail(f"{exc} (landscope run resumes it)", code=exc.exit_code)
     except PipelineInterrupted as exc:
-        fail(str(exc), code=130)
+        fail(f"{exc}; landscope report {target} shows the finished ones", code=130)
     typer.echo(f"{target}: training {result.training}; {result.seconds:.1f} s in all")
     for s in result.steps:
         line = f"  {s.name:<16} {s.status:<9} {s.seconds:6.1f} s  {s.folder}"
