@@ -6,7 +6,9 @@ Each check is against an independent reference with its tolerance stated where i
 
 from __future__ import annotations
 
+import json
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -289,3 +291,240 @@ def test_two_gloo_processes_equal_single_process(tmp_path):
     X, Us = _low_rank_case(6, M=11)
     ref = mahalanobis_sq_distances(X, whitening_factors(Us))
     assert np.abs(got - ref).max() <= 1e-12 * ref.max()
+
+
+# --- covariances (eq. 2.6-2.9) -----------------------------------------------------------------
+def _small_problem(loss="cross_entropy", N=12, seed=0):
+    from landscope import Problem
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(N, 3, generator=g, dtype=torch.float64)
+    if loss == "cross_entropy":
+        y = torch.randint(0, 3, (N,), generator=g)
+        model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 3))
+    else:
+        y = torch.randn(N, 1, generator=g, dtype=torch.float64)
+        model = torch.nn.Linear(3, 1)
+    torch.manual_seed(seed)
+    problem = Problem(model.double(), loss, (x, y))
+    return problem, problem.theta_from_model()
+
+
+def test_exact_covariance_equals_sampled_minibatch_gradient_covariance():
+    # eq. 2.6 is the covariance of the mini-batch gradient for batches of n drawn WITHOUT
+    # replacement.  Draw K = 20,000 such batches (numpy Generator, seed 0) and compare the
+    # empirical covariance (about the known full gradient) entry by entry: each entry's standard
+    # error is std(X_a X_b) / sqrt(K), estimated from the same samples; tolerance 5 standard
+    # errors (+1e-14).  The with-replacement covariance (1/n)(F - g g^T), 37.5 % larger here
+    # (N = 12, n = 4), is outside that tolerance: the test can fail.
+    from landscope.curvature import per_sample_gradients
+    from landscope.diffusion import noise_covariance_factors
+
+    problem, theta = _small_problem()
+    N, n, K = 12, 4, 20_000
+    U = noise_covariance_factors(problem, theta[None], batch_size=n)[0].numpy()
+    C = U @ U.T
+    G = per_sample_gradients(problem, theta).numpy()
+    g = G.mean(0)
+    rng = np.random.default_rng(0)
+    batches = np.argsort(rng.random((K, N)), axis=1)[:, :n]  # K draws without replacement
+    X = G[batches].mean(1) - g
+    emp = X.T @ X / K
+    se = (X[:, :, None] * X[:, None, :]).std(0) / np.sqrt(K)
+    assert np.all(np.abs(emp - C) <= 5 * se + 1e-14)
+    with_replacement = (G - g).T @ (G - g) / N / n
+    assert not np.all(np.abs(emp - with_replacement) <= 5 * se + 1e-14)
+
+
+@pytest.mark.parametrize("form", ["exact", "critical_point", "fisher"])
+@pytest.mark.parametrize("params", [None, "2", ["0.bias", "2.weight"]])
+def test_batched_factors_equal_noise_covariance_operator(form, params):
+    from landscope.curvature import NoiseCovarianceOperator
+    from landscope.diffusion import noise_covariance_factors
+
+    problem, theta = _small_problem()
+    thetas = torch.stack([theta, theta + 0.1, theta - 0.2])
+    U = noise_covariance_factors(problem, thetas, batch_size=3, form=form, params=params)
+    for b in range(3):
+        ref = NoiseCovarianceOperator(
+            problem, thetas[b], batch_size=3, form=form, params=params
+        ).factor
+        assert torch.allclose(U[b], ref, rtol=1e-12, atol=1e-14)
+
+
+def test_mae_uses_the_sign_subgradient():
+    # Linear model with MAE: nabla f_i = sign(w.x_i + b - y_i) (x_i, 1); eq. 2.6 from these.
+    from landscope.diffusion import noise_covariance_factors
+
+    problem, theta = _small_problem("mae")
+    x, y = problem.data.x, problem.data.y
+    w, b = theta[:3], theta[3]
+    G = torch.sign(x @ w + b - y[:, 0])[:, None] * torch.cat([x, torch.ones(12, 1)], 1)
+    c = (12 - 4) / (4 * 11)
+    ref = (G - G.mean(0)).T * np.sqrt(c / 12)
+    U = noise_covariance_factors(problem, theta[None], batch_size=4)[0]
+    assert torch.allclose(U, ref.to(U.dtype), atol=1e-14)
+
+
+def test_full_batch_noise_is_an_error_but_fisher_is_not():
+    from landscope.diffusion import noise_covariance_factors
+
+    problem, theta = _small_problem()
+    with pytest.raises(ValueError, match="n = N = 12"):
+        noise_covariance_factors(problem, theta[None], batch_size=12)
+    U = noise_covariance_factors(problem, theta[None], batch_size=12, form="fisher")
+    assert U.abs().max() > 0
+
+
+def test_window_covariance_is_eq_2_9():
+    from landscope.diffusion import window_covariance_factors
+
+    X = np.random.default_rng(0).standard_normal((9, 4))
+    Us = list(window_covariance_factors(X, 2))
+    for t, U in enumerate(Us):
+        W = X[max(0, t - 2) : t + 3]
+        mu = W.mean(0)
+        ref = sum(np.outer(v - mu, v - mu) for v in W)  # the paper's sum, not a mean
+        np.testing.assert_allclose(U.numpy() @ U.numpy().T, ref, atol=1e-12)
+    assert [U.shape[1] for U in Us] == [3, 4, 5, 5, 5, 5, 5, 4, 3]
+    with pytest.raises(ValueError, match="half-width"):
+        next(window_covariance_factors(X, 0))
+
+
+# --- recorded runs: point clouds, the cache, the analysis, the CLI --------------------------------
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The paper's Iris net (experiments/fjellstrom/iris.yaml) for 4 epochs: 25 recorded steps."""
+    from pathlib import Path
+
+    import yaml
+
+    from landscope.training import train
+
+    cfg = yaml.safe_load(
+        (Path(__file__).parents[1] / "experiments" / "fjellstrom" / "iris.yaml").read_text()
+    )
+    cfg["training"]["epochs"] = 4
+    cfg["record"] = {"params": {"every": 1}, "eval": {"every": 6}, "flush_every": 24}
+    out = tmp_path_factory.mktemp("diffusion") / "iris"
+    train(cfg, out, progress=False)
+    return out
+
+
+def test_point_cloud_selects_steps_layers_and_merges_runs(tiny_run):
+    from landscope.diffusion import point_cloud
+    from landscope.runs import Series, open_run
+
+    run = open_run(tiny_run)
+    full = point_cloud(run)
+    assert full.points.shape == (25, 515) and full.steps.tolist() == list(range(25))
+    layer = point_cloud(run, every=4, params="layers.1")
+    np.testing.assert_array_equal(
+        layer.points, run.read(Series.PARAMS, steps=layer.steps.tolist(), layer="layers.1")
+    )
+    assert layer.steps.tolist() == [0, 4, 8, 12, 16, 20, 24]
+    both = point_cloud([run, tiny_run], max_points=5)
+    assert both.points.shape == (10, 515) and both.run_index.tolist() == [0] * 5 + [1] * 5
+    assert both.steps[:5].tolist() == [0, 6, 12, 18, 24]
+
+
+def test_analysis_reuses_cached_distances(tiny_run, tmp_path, monkeypatch):
+    import landscope.diffusion._covariance as cov
+    from landscope.diffusion import DiffusionSettings, run_diffusion_analysis
+
+    first = run_diffusion_analysis(
+        tiny_run, DiffusionSettings(eps="max_slope"), tmp_path / "a", progress=False
+    )
+    assert first["summary"]["distances cached"] is False
+
+    def boom(*args, **kwargs):
+        raise AssertionError("distances were recomputed")
+
+    monkeypatch.setattr(cov, "covariance_whitening", boom)
+    # eps, beta and the rolling window are not part of the key: read from the cache
+    again = run_diffusion_analysis(
+        tiny_run,
+        DiffusionSettings(eps=2.0, beta=0.9, rolling_window=12, rolling_stride=6),
+        tmp_path / "b",
+        progress=False,
+    )
+    assert again["summary"]["distances cached"] is True
+    assert again["provenance"]["distance_cache"] == first["provenance"]["distance_cache"]
+    a = np.load(tmp_path / "a" / "diffusion.npz")["ranks"]
+    np.testing.assert_array_equal(a, np.load(tmp_path / "b" / "diffusion.npz")["ranks"])
+    # another cut-off is another key: it would recompute (and here fails loudly)
+    with pytest.raises(AssertionError, match="recomputed"):
+        run_diffusion_analysis(
+            tiny_run, DiffusionSettings(cutoff=1e-6), tmp_path / "c", progress=False
+        )
+
+
+def test_analysis_results_follow_the_contract(tiny_run, tmp_path):
+    from landscope.diffusion import DiffusionMap, DiffusionSettings, run_diffusion_analysis
+    from landscope.diffusion._cache import load_arrays
+
+    res = run_diffusion_analysis(
+        tiny_run, DiffusionSettings(metric="window", half_width=2), tmp_path, progress=False
+    )
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk["analysis"] == "diffusion" and set(on_disk) >= {
+        "title",
+        "paper",
+        "settings",
+        "summary",
+        "provenance",
+    }
+    assert on_disk["summary"] == json.loads(json.dumps(res["summary"]))
+    # the saved spectrum is the diffusion map of the cached distances at the chosen eps
+    arrays, _ = load_arrays(tmp_path / "diffusion")
+    cached, _ = load_arrays(Path(res["provenance"]["distance_cache"]) / "distances")
+    lam = DiffusionMap(eps=res["summary"]["eps"]).fit(cached["sq_distances"]).eigenvalues_
+    np.testing.assert_allclose(arrays["eigenvalues"], lam, atol=1e-12)
+    assert res["summary"]["points M"] == 25 and res["summary"]["coordinates m"] == 515
+
+
+def test_cli_analyze_diffusion_on_a_recorded_run(tiny_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from landscope.cli._app import _register_all, app
+
+    _register_all()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        [
+            "analyze",
+            "diffusion",
+            str(tiny_run),
+            "--out",
+            str(out),
+            "--metric",
+            "fisher",
+            "--eps",
+            "lafon",
+            "--window",
+            "12",
+            "--stride",
+            "6",
+            "--layer",
+            "layers.2",
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "d=" in result.output
+    figures = json.loads((out / "figures.json").read_text())
+    assert {f["file"] for f in figures} >= {
+        "eigenvalues.png",
+        "kernel_sum.png",
+        "eps_scan.png",
+        "embedding_step.png",
+        "rolling.png",
+    }
+    res = json.loads((out / "results.json").read_text())
+    assert res["summary"]["coordinates m"] == 14 * 3 + 3
+    assert res["eps"]["chosen"]["rule"] == "lafon"
+    bad = CliRunner().invoke(
+        app, ["analyze", "diffusion", str(tiny_run), "--out", str(out), "--batch-size", "120"]
+    )
+    assert bad.exit_code == 2 and "n = N = 120" in bad.output
