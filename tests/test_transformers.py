@@ -377,6 +377,14 @@ def test_per_sequence_gradients_noise_covariance_on_gpt2():
     assert_close_report(G[i], one.gradient(theta), rtol=1e-12, label="row 2")
     C = NoiseCovarianceOperator(problem, theta, batch_size=2)
     assert C.num_samples == 5 and C.factor.shape == (problem.num_params, 5)
+    centred = (G - G.mean(0)) * (3 / (2 * 4 * 5)) ** 0.5  # eq. 2.6: (N - n) / (n (N - 1) N)
+    assert_close_report(C.factor, centred.T, rtol=1e-12, label="noise factor")
+    # EWC's diagonal empirical Fisher over sequences
+    from landscope.forgetting import fisher_diagonal
+
+    assert_close_report(
+        fisher_diagonal(problem, theta), (G * G).mean(0), rtol=1e-12, label="EWC Fisher"
+    )
 
 
 def test_tuple_inputs_vmap_per_sample_and_model_output_adapters():

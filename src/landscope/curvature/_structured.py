@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from landscope.problem._losses import LOSSES
+from landscope.problem._losses import LOSSES, SEQUENCE_LOSSES
 
 __all__ = [
     "ELEMENTWISE_MODULES",
@@ -268,6 +268,8 @@ def _derivatives(acts: list[nn.Module], z: torch.Tensor):
 
 def _loss_support(problem) -> str | None:
     name = problem.loss_name
+    if name in SEQUENCE_LOSSES:
+        return f"the sequence loss {name!r} has no structured products (one sample, T tokens)"
     if name in LOSSES and problem._per_sample_loss is LOSSES[name]:  # each has a closed form below
         return None
     return (
