@@ -9,12 +9,14 @@ cut-offs 1e-12 (our default), 1e-10, 1e-6, 1e-3 (about 12 min on 2 cores).  ``--
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from landscope.diffusion import mds_coordinates, reference_dimensions
 from landscope.reproduce._catalog import Check, Reproduction, check, register
 from landscope.reproduce._fjellstrom import (
     GRID_HEADER,
@@ -78,7 +80,17 @@ def compute_table2(
             a["median_rank"] = float(np.median(dist["ranks"][c]))
             per_cutoff[repr(c)] = a
         final = run.read_json("summary.json").get("final", {})
+        head = dist["d2"][plan.cutoffs[0]]
+        reference = (
+            {
+                "euclidean": reference_dimensions(dist["X"]),
+                "whitened (MDS of d^2)": reference_dimensions(mds_coordinates(head)),
+            }
+            if importlib.util.find_spec("skdim") is not None
+            else {}  # optional extra 'diffusion' (scikit-dimension) not installed
+        )
         results["rows"][row.key] = {
+            "reference_dimensions": reference,
             "m": int(dist["X"].shape[1]),
             "M": len(steps),
             "N": int(run.problems()[0].num_samples),
@@ -275,6 +287,20 @@ def report_table2(out: Path, results: dict, checks: list[Check]) -> Report:
             [*GRID_HEADER, f"paper eps {row.paper_eps}", f"d = {row.paper_d} at"],
             grid_rows(r["cutoffs"], row.paper_eps),
         )
+        ref = r["reference_dimensions"]
+        if ref:
+            estimates = "; ".join(
+                f"{space}: " + ", ".join(f"{k} {v:.2f}" for k, v in est.items())
+                for space, est in ref.items()
+            )
+            report.text(
+                "Standard intrinsic-dimension estimators on the same iterates (scikit-dimension;"
+                f" a manifold dimension, not the count of significant eigenvalues d): {estimates}"
+                f"; 2 a* from L(eps) (eq. 3.6, cut-off 1e-12): "
+                f"{_headline(r)['slope_dimension']:.2f}."
+            )
+        else:
+            report.text("(scikit-dimension not installed: pip install 'landscope[diffusion]')")
         fixed_eps = [f["eps"] for f in _headline(r)["fixed"]]
         report.text("d (AUC) at fixed eps, per cut-off:")
         report.table(
