@@ -430,3 +430,124 @@ def test_protocol_end_to_end_writes_the_table(tmp_path):
     epochs = (tmp_path / "out" / "epochs.csv").read_text().splitlines()
     assert len(epochs) == 1 + 3 * 3  # epochs 0, 1, 2 of three methods
     assert res["seeds"][0]["lr_b"] == pytest.approx(0.01 * 0.1)
+
+
+# --- figure, command line, reproduction checks -------------------------------------------------
+def _fake_results(sums: dict[str, float], n_dirs: dict[str, int], drop: float) -> dict:
+    """A protocol result with given mean sums (acc A = acc B = sum / 2) for one scope."""
+    rows = [
+        {
+            "method": m,
+            "seed": s,
+            "acc_a": v / 2,
+            "acc_b": v / 2,
+            "sum": v,
+            "best_epoch": 3,
+            "final_acc_a": 0.95 - drop if m == "finetune" else 0.9,
+            "diverged": "",
+        }
+        for m, v in sums.items()
+        for s in (0, 1)
+    ]
+    defences = {m: {"n_directions": n, "groups": []} for m, n in n_dirs.items()}
+    seeds = [{"task_a_test_accuracy": 0.95, "defences": defences} for _ in (0, 1)]
+    methods = {m: {"mean_sum": v} for m, v in sums.items()}
+    return {
+        "rows": rows,
+        "seeds": seeds,
+        "methods": methods,
+        "settings": {"tasks": [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]},
+        "summary": {"layers": "fc3"},
+    }
+
+
+def test_reproduction_checks_follow_the_numbers():
+    from landscope.reproduce import Verdict
+    from landscope.reproduce._haink_forgetting import forgetting_checks
+
+    good = {
+        "finetune": 1.2,
+        "ewc": 1.3,
+        "hessian": 1.6,
+        "singular": 1.62,
+        "constraint_singular": 1.4,
+        "constraint_hessian": 1.5,
+    }
+    bad = {
+        "finetune": 1.7,
+        "ewc": 1.3,
+        "hessian": 1.2,
+        "singular": 1.6,
+        "constraint_singular": 1.8,
+        "constraint_hessian": 1.5,
+    }
+    dirs = {"hessian": 20, "singular": 4, "constraint_singular": 4, "constraint_hessian": 20}
+    low = {k: v - 0.3 for k, v in good.items()}
+    results = {
+        "networks": {
+            "lenet": {"last": _fake_results(good, dirs, 0.5), "all": _fake_results(low, dirs, 0.5)}
+        }
+    }
+    verdicts = [c.verdict for c in forgetting_checks(results)]
+    assert verdicts and all(v is Verdict.REPRODUCED for v in verdicts)
+    results = {
+        "networks": {
+            "lenet": {
+                "last": _fake_results(bad, {**dirs, "singular": 30}, 0.0),
+                "all": _fake_results({k: v + 0.3 for k, v in bad.items()}, dirs, 0.0),
+            }
+        }
+    }
+    checks = forgetting_checks(results)
+    assert all(c.verdict is Verdict.DIFFERS for c in checks), [c.claim for c in checks if c.passed]
+
+
+def test_figure_and_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from landscope.cli._app import _register_all, app
+    from landscope.plotting import plot_forgetting_results, read_figure_index
+
+    pre = landscope.train(
+        {
+            "name": "pre",
+            "data": {"name": "digits"},
+            "model": {"name": "mlp", "options": {"widths": [8]}},
+            "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+            "training": {"batch_size": 64, "epochs": 2},
+            "record": {"eval": {"every": 1000}},
+        },
+        tmp_path / "pre",
+        progress=False,
+    )
+    _register_all()
+    out = tmp_path / "out"
+    (tmp_path / "s.yaml").write_text("epochs_a: 1\nmax_epochs_a: 1\nmax_samples: 32\n")
+    result = CliRunner().invoke(
+        app,
+        [
+            "analyze",
+            "forgetting",
+            str(pre.path),
+            "--out",
+            str(out),
+            "--methods",
+            "finetune,singular",
+            "--seeds",
+            "1",
+            "--epochs-b",
+            "1",
+            "--settings",
+            str(tmp_path / "s.yaml"),
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "forgetting_accuracy.png").stat().st_size > 1000
+    (fig,) = read_figure_index(out)
+    assert fig.paper_figure == "Haink Fig. 7.22 / 7.23"
+    assert plot_forgetting_results(out)[0].file == "forgetting_accuracy.png"
+    bad = CliRunner().invoke(
+        app, ["analyze", "forgetting", str(pre.path), "--out", str(out), "--methods", "magic"]
+    )
+    assert bad.exit_code == 2 and "methods" in bad.output

@@ -2,6 +2,7 @@
 inside the plotting functions, and without pyplot."""
 
 from landscope.plotting._diffusion import plot_diffusion_results
+from landscope.plotting._forgetting import plot_forgetting_results
 from landscope.plotting._landscape import (
     plot_interpolation,
     plot_surface,
@@ -71,3 +72,5 @@ __all__ += [
 ]
 # diffusion maps of the trajectory: Fjellstrom & Nystrom
 __all__ += ["plot_diffusion_results"]
+# defences against forgetting: Haink (2023) sec. 7.7, Fig. 7.22 / 7.23
+__all__ += ["plot_forgetting_results"]
