@@ -209,7 +209,9 @@ def svd_checks(results: dict) -> list[Check]:
     return checks
 
 
-def _run_one(label: str, epochs: int, out: Path, overrides: dict, progress: bool) -> dict:
+def _run_one(
+    label: str, epochs: int, out: Path, overrides: dict, progress: bool, figures: bool = True
+) -> dict:
     from landscope.plotting import plot_svd_results
     from landscope.runs import open_run
     from landscope.spectra import SVDSettings, run_svd_analysis
@@ -220,7 +222,8 @@ def _run_one(label: str, epochs: int, out: Path, overrides: dict, progress: bool
     train(cfg, out / label / "run", overwrite=True, progress=progress)
     run = open_run(out / label / "run")
     res = run_svd_analysis(run, SVDSettings(), out / label / "svd", progress=progress)
-    plot_svd_results(out / label / "svd")
+    if figures:
+        plot_svd_results(out / label / "svd")
     m = measure(res)
     if label.startswith("lenet"):  # the conv kernels in the other reshapes (stated, no check)
         m["reshapes"] = {}
@@ -255,18 +258,20 @@ def haink_svd(
         out: folder for the runs, the analyses and the report.
         quick: :data:`QUICK` instead of :data:`FULL`.
         overrides: nested config overrides for every run (tests: a tiny net); ``budget``: a dict
-            of :class:`SVDBudget` fields; ``runs``: the labels of :data:`RUNS` to train.
+            of :class:`SVDBudget` fields; ``runs``: the labels of :data:`RUNS` to train;
+            ``figures``: False for data and verdicts only (tests).
     """
     t0 = time.perf_counter()
     out = Path(out)
     overrides = dict(overrides or {})
     budget = SVDBudget(**{**asdict(QUICK if quick else FULL), **overrides.pop("budget", {})})
     labels = overrides.pop("runs", list(RUNS))
+    figures = overrides.pop("figures", True)
     results: dict = {"quick": quick, "budget": asdict(budget), "runs": {}}
     for label in labels:
         epochs = getattr(budget, RUNS[label][1])
         if epochs > 0:
-            results["runs"][label] = _run_one(label, epochs, out, overrides, progress)
+            results["runs"][label] = _run_one(label, epochs, out, overrides, progress, figures)
     results["seconds"] = time.perf_counter() - t0
     checks = svd_checks(results)
     report = Report("Haink (2023) ch. 4: singular values of trained weight matrices", out)
