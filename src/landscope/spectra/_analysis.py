@@ -122,6 +122,12 @@ class SVDSettings(BaseModel):
     bulk_removal: bool = Field(
         True, description="accuracy with each matrix's bulk removed, and all at once (ref. [37])"
     )
+    bulk_min_singular: int = Field(
+        20,
+        ge=2,
+        description="bulk removal leaves matrices with fewer singular values intact (a "
+        "10-class output layer has no meaningful bulk)",
+    )
     eval_size: int | None = Field(
         None, ge=1, description="training samples for the accuracies (None: all)"
     )
@@ -220,16 +226,22 @@ def run_svd_analysis(
             return t
 
         per = {}
-        for f in progress_bar(fits, enabled=progress, desc="bulk removed", unit="matrix"):
+        removable = [f for f in fits if min(f["mp"].shape_) >= settings.bulk_min_singular]
+        for f in progress_bar(removable, enabled=progress, desc="bulk removed", unit="matrix"):
             t = removed([f])
             per[f["name"]] = {"train": train.evaluate(t, idx)}
             if test is not None:
                 per[f["name"]]["test"] = test.evaluate(t)
-        t_all = removed(fits)
+        t_all = removed(removable)
         every = {"train": train.evaluate(t_all, idx)}
         if test is not None:
             every["test"] = test.evaluate(t_all)
-        bulk = {"original": base, "per_matrix": per, "all": every}
+        bulk = {
+            "original": base,
+            "per_matrix": per,
+            "all": every,
+            "matrices": [f["name"] for f in removable],
+        }
         split = "test" if test is not None else "train"
         summary[f"{split}_accuracy"] = base[split]["accuracy"]
         summary[f"{split}_accuracy_bulk_removed_all"] = every[split]["accuracy"]
