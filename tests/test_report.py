@@ -89,6 +89,12 @@ def report(tmp_path_factory):
     write_analysis(run_dir, "alpha")
     write_analysis(run_dir, "broken", status="failed", results=False)
     write_analysis(run_dir, "halfway", status="running", results=False)
+    odd = write_analysis(run_dir, "odd", results=False)  # another helper's unusual results
+    (odd / "results.json").write_text(
+        json.dumps({"title": "Odd", "summary": {"x": 1}, "provenance": {"seconds": {"total": 2.5}}})
+    )
+    garbled = write_analysis(run_dir, "garbled", results=False)
+    (garbled / "figures.json").write_text('[{"no": "such field"}]')
     path = write_report(run_dir)
     return run_dir, path, path.read_text()
 
@@ -141,6 +147,8 @@ def test_a_section_per_analysis_folder_with_its_status(report):
     assert "This analysis failed: ValueError: bad &lt;script&gt;" in html
     assert "interrupted before it finished" in html
     assert "lambda_1</td><td class=num>1.235" in html  # summary numbers, 4 significant digits
+    assert "Computed in 2.5 s" in html  # the "total" of a dict of times
+    assert "This folder could not be shown: TypeError" in html  # a bad figures.json: one box
     assert "(cf. Paper &lt;i&gt;Fig. 1&lt;/i&gt;)" in html  # the paper figure beside the caption
     assert "train_loss" in html and "Figure 1." in html and "Figure 2." in html
 

@@ -166,10 +166,14 @@ def _analysis_section(run_dir: Path, folder: Path, first_figure: int) -> tuple[s
             + "</details>"
         )
     prov = results.get("provenance") or {}
-    if prov.get("seconds") is not None:
-        steps = prov.get("steps") or []
+    seconds = step.get("seconds")  # the whole step (compute and figures), else the analysis'
+    if not isinstance(seconds, (int, float)):
+        seconds = prov.get("seconds")
+        seconds = seconds.get("total") if isinstance(seconds, dict) else seconds
+    steps = prov.get("steps") if isinstance(prov.get("steps"), list) else []
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
         parts.append(
-            f"<p class='files'>Computed in {float(prov['seconds']):.1f} s"
+            f"<p class='files'>Computed in {float(seconds):.1f} s"
             + (f" from {len(steps)} recorded step{'s' if len(steps) != 1 else ''}" if steps else "")
             + ".</p>"
         )
@@ -252,7 +256,15 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
             "config and run <code>landscope run</code>.</p></section>"
         )
     for folder in _analysis_order(run_dir, folders):
-        html_text, title, n = _analysis_section(run_dir, folder, number)
+        try:
+            html_text, title, n = _analysis_section(run_dir, folder, number)
+        except Exception as exc:  # one unreadable folder does not take the report down
+            title, n = folder.name, 0
+            html_text = (
+                f"<section id='analysis-{esc(folder.name)}'><h2>{esc(folder.name)} <span "
+                "class='badge error'>error</span></h2><p class='error'>This folder could not be "
+                f"shown: {esc(type(exc).__name__)}: {esc(exc)}</p></section>"
+            )
         sections.append(html_text)
         nav.append((f"analysis-{folder.name}", title))
         number += n
