@@ -121,8 +121,8 @@ def drift(
     ] = 10,
     hessian_max_samples: HessianSamples = 512,
     line_span: Annotated[
-        float, typer.Option(help="loss along p_1 for +-span x the drift's travel")
-    ] = 3.0,
+        float, typer.Option(help="loss along p_1 for delta in +-span x |w(T) . p_1|")
+    ] = 1.0,
     scale_max: Annotated[float, typer.Option(help="largest alpha of L(alpha w)")] = 3.0,
     loss_max_samples: Annotated[
         int | None, typer.Option(help="loss curves on a subset of this many training samples")

@@ -246,15 +246,20 @@ def plot_drift_results(out_dir: str | os.PathLike) -> list[SavedFigure]:
         line = _load(out_dir, "line")
         fig = new_figure()
         ax = fig.add_subplot()
-        travel = results["line"]["travel"] or 1.0
-        x = line["delta"] / travel
+        unit_name = results["line"].get("unit", "travel")
+        unit = results["line"].get("unit_value", results["line"]["travel"]) or 1.0
+        x = line["delta"] / unit
         ax.plot(x, line["loss"], color=PALETTE[0], label="training loss")
         if np.any(line["penalty"] > 0):
             ax.plot(
                 x, line["loss"] + line["penalty"], "--", color=PALETTE[1], label="+ weight decay"
             )
         ax.axvline(0.0, color=PALETTE[7], lw=1, ls=":")
-        ax.set_xlabel("delta / drift travel over the window (along +p_1 = the drift)")
+        ax.set_xlabel(
+            "delta / |theta_1(T)| (along +p_1 = the drift)"
+            if unit_name == "theta1"
+            else "delta / drift travel over the window (along +p_1 = the drift)"
+        )
         ax.set_ylabel("loss")
         ax.legend()
         figures.append(
@@ -263,8 +268,13 @@ def plot_drift_results(out_dir: str | os.PathLike) -> list[SavedFigure]:
                 out_dir,
                 "drift_line",
                 "Training loss at w(T) + delta p_1 along the drift direction (p_1 oriented "
-                "along the drift), delta in units of the distance the drift covered in the "
-                "window; 0 is the last snapshot.",
+                "along the drift), delta in units of "
+                + (
+                    "|theta_1(T)| = |w(T) . p_1| (-1 removes the weights' part along p_1)"
+                    if unit_name == "theta1"
+                    else "the distance the drift covered in the window"
+                )
+                + "; 0 is the last snapshot.",
                 "Haink Fig. 6.6",
             )
         )

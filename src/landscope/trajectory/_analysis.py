@@ -96,7 +96,12 @@ class DriftSettings(_Window):
         description="windows (fractions of the snapshots, ending at the last) for sigma^2 vs T",
     )
     line_span: float = Field(
-        3.0, gt=0, description="loss along p_1 for delta in +-span x the drift's travel"
+        1.0, gt=0, description="loss along p_1 for delta in +-span x line_unit"
+    )
+    line_unit: Literal["theta1", "travel"] = Field(
+        "theta1",
+        description="unit of delta: |theta_1(T)| = |w(T) . p_1| (the weights' own coordinate "
+        "along the drift) or the distance the drift covered in the window",
     )
     line_points: int = Field(41, ge=3)
     scale_min: float = Field(0.0, ge=0, description="L(alpha w): smallest alpha")
@@ -459,7 +464,9 @@ def run_drift_analysis(
     # --- loss along the drift direction (Fig. 6.6) and loss scaling (eq. 6.14, Fig. 6.7)
     indices = subset_indices(train.num_samples, settings.loss_max_samples, settings.seed)
     direction = torch.as_tensor(p1 * sign, dtype=train.dtype, device=train.device)
-    span = settings.line_span * (travel if travel > 0 else 1.0)
+    unit = travel if settings.line_unit == "travel" else float(abs(theta1[-1]))
+    unit = unit if unit > 0 else 1.0
+    span = settings.line_span * unit
     deltas = np.linspace(-span, span, settings.line_points)
     alphas = np.linspace(settings.scale_min, settings.scale_max, settings.scale_points)
     w_last = selection.restrict(theta_last)
@@ -481,7 +488,12 @@ def run_drift_analysis(
     save_arrays(
         out_dir / "line",
         {"delta": line[:, 0], "loss": line[:, 1], "accuracy": line[:, 2], "penalty": line[:, 3]},
-        {"travel": travel, "direction": "p_1 oriented along the drift (slope > 0)"},
+        {
+            "travel": travel,
+            "unit": settings.line_unit,
+            "unit_value": unit,
+            "direction": "p_1 oriented along the drift (slope > 0)",
+        },
     )
     scale_arrays = {}
     for name in ("group", "network"):
@@ -499,7 +511,11 @@ def run_drift_analysis(
     i_min = int(np.argmin(reg))
     results["line"] = {
         "travel": travel,
+        "unit": settings.line_unit,
+        "unit_value": unit,
+        "theta1_last": float(theta1[-1]),
         "delta_min": float(line[i_min, 0]),
+        "delta_min_over_unit": float(line[i_min, 0] / unit),
         "delta_min_over_travel": float(line[i_min, 0] / travel) if travel > 0 else None,
         "loss_at_zero": float(reg[settings.line_points // 2]),
         "loss_min": float(reg[i_min]),
@@ -522,6 +538,9 @@ def run_drift_analysis(
     summary.update(
         {
             "line_delta_min_over_travel": results["line"]["delta_min_over_travel"],
+            "line_delta_min_over_theta1": float(line[i_min, 0]) / abs(float(theta1[-1]))
+            if theta1[-1] != 0
+            else None,
             "scale_group_alpha_min_total": scale_summary["group"]["alpha_min_total_loss"],
             "scale_network_alpha_min_total": scale_summary["network"]["alpha_min_total_loss"],
             "scale_network_exp_rate": scale_summary["network"]["exp_fit"]["rate"],

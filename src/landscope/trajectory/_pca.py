@@ -57,7 +57,10 @@ class _MatrixSource:
     def __init__(self, X: Any, target: str):
         if isinstance(X, torch.Tensor):
             X = X.detach().cpu().numpy()
-        X = np.asarray(X) if not isinstance(X, np.ndarray) else X
+        elif not isinstance(X, np.ndarray) and not all(
+            hasattr(X, a) for a in ("shape", "ndim", "dtype", "__getitem__")
+        ):
+            X = np.asarray(X)
         if X.ndim != 2:
             raise ValueError(f"X must be a (T, P) matrix, got shape {X.shape}")
         if not np.issubdtype(X.dtype, np.floating):
@@ -228,8 +231,10 @@ class TrajectoryPCA:
         return self._fit_source(_RunSource(run, steps, selection, self.target))
 
     def fit_matrix(self, X: np.ndarray | torch.Tensor) -> TrajectoryPCA:
-        """Fit on a (T, P) matrix of snapshots (rows in time order; a ``np.memmap`` is read one
-        column block at a time).  ``target="updates"`` differences its rows."""
+        """Fit on a (T, P) matrix of snapshots (rows in time order): an array, a tensor, or any
+        object with ``shape``, ``ndim``, ``dtype`` and ``X[:, c0:c1]`` (a ``np.memmap``, an
+        HDF5 / zarr dataset, a reader of a file on disk), read one column block at a time.
+        ``target="updates"`` differences its rows."""
         self._check()
         if self.target == "recorded_updates":
             raise ValueError("target 'recorded_updates' needs a run; pass the updates as X")
