@@ -74,7 +74,7 @@ def _value_and_grad(penalty, w: torch.Tensor) -> tuple[float, torch.Tensor]:
     w = w.clone().requires_grad_(True)
     value = penalty(w)
     (g,) = torch.autograd.grad(value, w)
-    return float(value), g
+    return float(value.detach()), g
 
 
 def _displacement(theta: torch.Tensor, seed: int = 1) -> torch.Tensor:
