@@ -2,14 +2,6 @@
 eigenvectors (shared by the subspace analyses, the reproductions and, as they land, the
 random-matrix checks of weight matrices)."""
 
-from landscope.spectra._analysis import (
-    EigvecStatsSettings,
-    OverlapsSettings,
-    SVDSettings,
-    run_eigvec_stats_analysis,
-    run_overlaps_analysis,
-    run_svd_analysis,
-)
 from landscope.spectra._eigvec_stats import (
     inverse_participation_ratio,
     layer_concentration,
@@ -104,3 +96,22 @@ __all__ = [
     "run_overlaps_analysis",
     "run_svd_analysis",
 ]
+
+#: analyses of a recorded run, loaded on first use (their settings models need pydantic, which
+#: the core import of landscope.spectra -- e.g. by landscope.subspace -- must not pull in)
+_LAZY = {
+    "EigvecStatsSettings",
+    "OverlapsSettings",
+    "SVDSettings",
+    "run_eigvec_stats_analysis",
+    "run_overlaps_analysis",
+    "run_svd_analysis",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from landscope.spectra import _analysis
+
+        return getattr(_analysis, name)
+    raise AttributeError(f"module 'landscope.spectra' has no attribute {name!r}")
