@@ -102,6 +102,22 @@ def test_identity_metric_is_euclidean_and_float32_path_is_close():
     assert np.abs(d32 - d64).max() <= 1e-4 * d64.max()
 
 
+def test_streamed_blocks_equal_the_stacked_factors():
+    # Factors streamed in blocks of 4, 3, 2 points (out of order) give the same d^2 to rounding
+    # (1e-12 relative: the same products, regrouped) and the same per-point ranks.
+    from landscope.diffusion import streamed_sq_distances
+
+    X, Us = _low_rank_case(7)
+    Us[2] = Us[2][:, :2]  # ragged ranks
+    ref = mahalanobis_sq_distances(X, whitening_factors(Us))
+    parts = [(4, Us[4:7]), (0, Us[0:4]), (7, Us[7:9])]
+    got, summary = streamed_sq_distances(X, ((s, whitening_factors(u)) for s, u in parts))
+    assert np.abs(got - ref).max() <= 1e-12 * ref.max()
+    assert summary.ranks.tolist() == whitening_factors(Us).ranks.tolist()
+    with pytest.raises(ValueError, match="cover"):
+        streamed_sq_distances(X, iter([(0, whitening_factors(Us[:4]))]))
+
+
 def test_zero_covariance_gives_rank_zero_and_bad_settings_fail():
     X, Us = _low_rank_case(5)
     Us[0] = np.zeros_like(Us[0])
@@ -441,6 +457,7 @@ def test_analysis_reuses_cached_distances(tiny_run, tmp_path, monkeypatch):
         raise AssertionError("distances were recomputed")
 
     monkeypatch.setattr(cov, "covariance_whitening", boom)
+    monkeypatch.setattr(cov, "iter_whitening_blocks", boom)
     # eps, beta and the rolling window are not part of the key: read from the cache
     again = run_diffusion_analysis(
         tiny_run,

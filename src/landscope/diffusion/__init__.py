@@ -7,6 +7,7 @@ from landscope.diffusion._cache import CACHE_VERSION, DistanceCache, cache_key, 
 from landscope.diffusion._covariance import (
     METRICS,
     covariance_whitening,
+    iter_whitening_blocks,
     noise_covariance_factors,
     window_covariance_factors,
 )
@@ -26,6 +27,7 @@ from landscope.diffusion._distances import (
     WhiteningFactors,
     euclidean_sq_distances,
     mahalanobis_sq_distances,
+    streamed_sq_distances,
     whitening_factor,
     whitening_factors,
 )
@@ -56,6 +58,7 @@ __all__ = [
     # covariance per point (eq. 2.6-2.9)
     "METRICS",
     "covariance_whitening",
+    "iter_whitening_blocks",
     "noise_covariance_factors",
     "window_covariance_factors",
     # distances (eq. 2.5) and their cache
@@ -67,6 +70,7 @@ __all__ = [
     "WhiteningFactors",
     "euclidean_sq_distances",
     "mahalanobis_sq_distances",
+    "streamed_sq_distances",
     "whitening_factor",
     "whitening_factors",
     # diffusion map (eq. 2.10-2.14)

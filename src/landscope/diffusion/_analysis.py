@@ -31,10 +31,15 @@ class DiffusionSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    metric: Literal["exact", "critical_point", "fisher", "window", "euclidean"] = Field(
-        "exact",
+    metric: Literal["auto", "exact", "critical_point", "fisher", "window", "euclidean"] = Field(
+        "auto",
         description="covariance of eq. 2.5: exact (eq. 2.6), critical_point (2.7), fisher "
-        "(2.8), window (2.9, from neighbouring iterates) or euclidean (identity, the control)",
+        "(2.8), window (2.9, from neighbouring iterates) or euclidean (identity, the control); "
+        "auto: exact when its all-pairs stage (2 M^2 m min(N - 1, m) flops) is at most "
+        "auto_max_gflop, else window",
+    )
+    auto_max_gflop: float = Field(
+        200.0, gt=0, description="metric=auto: the largest exact all-pairs cost (GFLOP)"
     )
     inverse: Literal["pinv", "rank", "ridge"] = Field(
         "pinv", description="pseudo-inverse by relative cut-off, fixed rank, or (C + delta I)^-1"
@@ -125,6 +130,26 @@ class DiffusionSettings(BaseModel):
         }
 
 
+def _resolve_metric(run, settings: DiffusionSettings, M: int, m: int) -> tuple[str, str]:
+    """The metric ``auto`` stands for, and why (recorded in the summary)."""
+    if settings.metric != "auto":
+        return settings.metric, "asked"
+    problem, _ = run.problems()
+    N = (
+        problem.num_samples
+        if settings.samples is None
+        else min(settings.samples, problem.num_samples)
+    )
+    gflop = 2.0 * M * M * m * min(N - 1, m) / 1e9
+    if gflop <= settings.auto_max_gflop:
+        return "exact", f"auto: exact costs {gflop:.3g} GFLOP <= {settings.auto_max_gflop:g}"
+    return "window", (
+        f"auto: exact would cost {gflop:.3g} GFLOP > {settings.auto_max_gflop:g} "
+        f"(M = {M}, m = {m}, N = {N}); window (eq. 2.9) instead -- use max_points, params or "
+        "samples to afford exact"
+    )
+
+
 def _losses(run, steps: np.ndarray) -> tuple[np.ndarray, str]:
     from landscope.runs import Series
 
@@ -150,8 +175,8 @@ def run_diffusion_analysis(
     from landscope._results_io import save_arrays, write_json_atomic
     from landscope.diffusion import _dimension, _epsilon
     from landscope.diffusion._cache import cached_distances
-    from landscope.diffusion._covariance import covariance_whitening
-    from landscope.diffusion._distances import mahalanobis_sq_distances
+    from landscope.diffusion._covariance import covariance_whitening, iter_whitening_blocks
+    from landscope.diffusion._distances import mahalanobis_sq_distances, streamed_sq_distances
     from landscope.diffusion._map import DiffusionMap, transition_eigenvalues
     from landscope.diffusion._points import point_cloud, select_cloud_steps
     from landscope.runs import Run, open_run
@@ -174,14 +199,12 @@ def run_diffusion_analysis(
 
     cloud = point_cloud(run, steps=steps, params=settings.params)
 
+    metric, metric_reason = _resolve_metric(run, settings, len(steps), cloud.dim)
+    settings = settings.model_copy(update={"metric": metric})
+
     def compute():
         t = time.perf_counter()
-        N = None
-        if settings.samples is not None and settings.metric not in ("window", "euclidean"):
-            problem, _ = run.problems()
-            N = problem.num_samples
-        factors, info = covariance_whitening(
-            cloud,
+        kwargs = dict(
             metric=settings.metric,
             batch_size=settings.batch_size,
             inverse=settings.inverse,
@@ -190,19 +213,22 @@ def run_diffusion_analysis(
             delta=settings.delta,
             half_width=settings.half_width,
             dtype=settings.dtype,
-            samples=settings.samples if N is not None and N > settings.samples else None,
+            samples=settings.samples,
             seed=settings.seed,
             progress=progress,
         )
-        seconds["covariances"] = time.perf_counter() - t
-        t = time.perf_counter()
-        sq = mahalanobis_sq_distances(
-            cloud.points,
-            factors,
-            dtype=getattr(torch, settings.distance_dtype),
-            progress=progress,
-        )
-        seconds["all_pairs"] = time.perf_counter() - t
+        dtype = getattr(torch, settings.distance_dtype)
+        if settings.keep_factors:
+            factors, info = covariance_whitening(cloud, **kwargs)
+            seconds["covariances"] = time.perf_counter() - t
+            t = time.perf_counter()
+            sq = mahalanobis_sq_distances(cloud.points, factors, dtype=dtype, progress=progress)
+            seconds["all_pairs"] = time.perf_counter() - t
+        else:  # factors streamed block by block into the all-pairs stage (memory: one block)
+            info = {}
+            blocks = iter_whitening_blocks(cloud, info=info, **kwargs)
+            sq, factors = streamed_sq_distances(cloud.points, blocks, dtype=dtype)
+            seconds["covariances_and_all_pairs"] = time.perf_counter() - t
         info.update(
             steps=cloud.steps,
             run_index=cloud.run_index,
@@ -350,6 +376,7 @@ def run_diffusion_analysis(
         "points M": M,
         "coordinates m": int(info.get("dim", 0)),
         "metric": settings.metric,
+        "metric choice": metric_reason,
         "inverse": factor_settings.get("inverse", settings.inverse),
         "cutoff": settings.cutoff if settings.inverse == "pinv" else None,
         "samples N": info.get("num_samples"),

@@ -35,6 +35,7 @@ from landscope.diffusion._distances import DEFAULT_CUTOFF, WhiteningFactors, whi
 __all__ = [
     "METRICS",
     "covariance_whitening",
+    "iter_whitening_blocks",
     "noise_covariance_factors",
     "window_covariance_factors",
 ]
@@ -157,7 +158,7 @@ def window_covariance_factors(points: np.ndarray | torch.Tensor, half_width: int
         yield (W - W.mean(dim=0)).T
 
 
-def covariance_whitening(
+def iter_whitening_blocks(
     cloud,
     *,
     metric: Metric = "exact",
@@ -171,11 +172,13 @@ def covariance_whitening(
     samples: int | None = None,
     seed: int = 0,
     block_points: int | None = None,
+    info: dict | None = None,
     progress: bool = False,
-) -> tuple[WhiteningFactors, dict]:
-    """The whitening factors W_i (eq. 2.5) of every point of a :class:`PointCloud`, computed
-    block by block so that only the W_i (m x r_i each) are kept, never the per-sample gradients
-    of all points.
+) -> Iterator[tuple[int, WhiteningFactors]]:
+    """The whitening factors W_i (eq. 2.5) of the points of a :class:`PointCloud`, block by
+    block: yields ``(start, factors of points start, start + 1, ...)``, computed from the run's
+    parameters streamed in blocks (only one block of per-sample gradients, (B, N, m), is ever
+    in memory).  Feed it to :func:`~landscope.diffusion.streamed_sq_distances`.
 
     Args:
         cloud: the :class:`~landscope.diffusion.PointCloud` (its runs give the Problems).
@@ -189,72 +192,82 @@ def covariance_whitening(
         samples: estimate C from a seeded subset of this many training samples
             (:func:`landscope.data.subset_indices`; N is then the subset's size).
         block_points: points per block (default: as many as fit 2^24 gradient entries).
-
-    Returns:
-        ``(factors, info)``: info has ``metric``, ``num_samples`` (N), ``batch_size`` (n),
-        ``scale`` (c) and the settings of the inverse.
+        info: a dict filled with ``metric``, ``num_samples`` (N), ``batch_size`` (n), ``scale``
+            (c) or ``half_width``.
     """
     from landscope._progress import progress_bar
+    from landscope.diffusion._distances import whitening_factors
     from landscope.runs import open_run
 
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    info = {} if info is None else info
     M, m = cloud.points.shape
-    info: dict = {"metric": metric}
+    info["metric"] = metric
     if metric == "euclidean":
-        return WhiteningFactors.identity(M, m), info
+        yield 0, WhiteningFactors.identity(M, m)
+        return
     kw = dict(inverse=inverse, cutoff=cutoff, rank=rank, delta=delta)
     if metric == "window":
         info["half_width"] = int(half_width)
-        from landscope.diffusion._distances import whitening_factors
-
-        # windows never cross from one run into the next
-        parts = []
-        for k in np.unique(cloud.run_index):
+        for k in np.unique(cloud.run_index):  # windows never cross from one run into the next
             rows = np.flatnonzero(cloud.run_index == k)
-            parts.append(
-                whitening_factors(window_covariance_factors(cloud.points[rows], half_width), **kw)
-            )
-        return _concat(parts), info
+            Us = window_covariance_factors(cloud.points[rows], half_width)
+            yield int(rows[0]), whitening_factors(Us, **kw)
+        return
     bar = progress_bar(total=M, enabled=progress, desc=f"covariances ({metric})", unit="point")
-    cols, ranks, tops, smallest = [], [], [], []
-    params = cloud.params
     for k, path in enumerate(cloud.runs):
         run = open_run(path)
         problem, _ = run.problems(dtype=dtype)
         n = int(batch_size or run.run_config().training.batch_size)
         indices = None
-        if samples is not None:
+        if samples is not None and samples < problem.num_samples:
             from landscope.data import subset_indices
 
             indices = subset_indices(problem.num_samples, samples, seed)
         N = problem.num_selected(problem._indices(indices))
         info.update(num_samples=N, batch_size=n, scale=_check_batch(N, n, metric))
         rows = np.flatnonzero(cloud.run_index == k)
-        steps = cloud.steps[rows]
         block = block_points or max(1, _GRAD_BLOCK_ENTRIES // max(1, N * m))
-        for _, thetas in run.iter_thetas(steps, rows=block, like=problem):
+        start = int(rows[0])
+        for _, thetas in run.iter_thetas(cloud.steps[rows], rows=block, like=problem):
             U = noise_covariance_factors(
-                problem, thetas, batch_size=n, form=metric, params=params, indices=indices
+                problem, thetas, batch_size=n, form=metric, params=cloud.params, indices=indices
             )
+            cols, ranks, tops, smallest = [], [], [], []
             for W, lam, top in _whiten_block(U, **kw):
                 cols.append(W.cpu())
                 ranks.append(W.shape[1])
                 tops.append(top)
                 smallest.append(float(lam[-1]) if lam.numel() else math.nan)
+            yield (
+                start,
+                WhiteningFactors(
+                    torch.cat(cols, dim=1),
+                    np.concatenate([[0], np.cumsum(ranks)]).astype(np.int64),
+                    np.asarray(ranks, dtype=np.int64),
+                    np.asarray(tops),
+                    np.asarray(smallest),
+                    dim=m,
+                    **kw,
+                ),
+            )
+            start += len(U)
             bar.update(len(U))
     bar.close()
-    offsets = np.concatenate([[0], np.cumsum(ranks)]).astype(np.int64)
-    factors = WhiteningFactors(
-        torch.cat(cols, dim=1),
-        offsets,
-        np.asarray(ranks, dtype=np.int64),
-        np.asarray(tops),
-        np.asarray(smallest),
-        dim=m,
-        **kw,
-    )
-    return factors, info
+
+
+def covariance_whitening(cloud, **kwargs) -> tuple[WhiteningFactors, dict]:
+    """All the blocks of :func:`iter_whitening_blocks` (same arguments) stacked into one
+    :class:`WhiteningFactors` (M x mean rank x m float64 in memory: for large clouds stream
+    the blocks into :func:`~landscope.diffusion.streamed_sq_distances` instead).
+
+    Returns:
+        ``(factors, info)`` (info: see :func:`iter_whitening_blocks`).
+    """
+    info: dict = {}
+    parts = [wf for _, wf in iter_whitening_blocks(cloud, info=info, **kwargs)]
+    return _concat(parts), info
 
 
 def _whiten_block(U: torch.Tensor, **kw):

@@ -56,6 +56,7 @@ __all__ = [
     "WhiteningFactors",
     "euclidean_sq_distances",
     "mahalanobis_sq_distances",
+    "streamed_sq_distances",
     "whitening_factor",
     "whitening_factors",
 ]
@@ -339,34 +340,117 @@ def mahalanobis_sq_distances(
             )
         lo, hi = _row_range(M, dist.get_rank(group), dist.get_world_size(group))
     q = torch.zeros(M, M, dtype=torch.float64)
+    _add_euclid(q, Xc, factors.euclid_weight, lo, hi)
     Xw = Xc.to(dtype)
-    w_euclid = factors.euclid_weight
-    if w_euclid:
-        sq = (Xc * Xc).sum(dim=1)
-        E = (sq[lo:hi, None] + sq[None, :] - 2.0 * (Xc[lo:hi] @ Xc.T)).clamp_min_(0.0)
-        q[lo:hi] += w_euclid * E
-    if factors.columns.shape[1]:
-        blocks = _blocks(factors.ranks, lo, hi, max(1, block_entries // max(M, 1)))
-        cols = factors.columns
-        for b0, b1 in progress_bar(blocks, enabled=progress, desc="all pairs", unit="block"):
-            c0, c1 = int(factors.offsets[b0]), int(factors.offsets[b1])
-            if c1 == c0:
-                continue
-            A = (cols[:, c0:c1].to(dtype).T @ Xw.T).to(torch.float64)  # (R_B, M)
-            owner = torch.as_tensor(
-                np.repeat(np.arange(b0, b1), factors.ranks[b0:b1]), dtype=torch.long
-            )
-            own = A[torch.arange(c1 - c0), owner]  # A_i[:, i]
-            A.sub_(own[:, None]).square_()
-            part = torch.zeros(b1 - b0, M, dtype=torch.float64)
-            part.index_add_(0, owner - b0, A)
-            q[b0:b1] += factors.sign * part
+    max_cols = max(1, block_entries // max(M, 1))
+    blocks = _blocks(factors.ranks, lo, hi, max_cols)
+    bar = progress_bar(total=len(blocks), enabled=progress, desc="all pairs", unit="block")
+    _add_factor_rows(q, Xw, factors, 0, blocks, bar)
+    bar.close()
     if distributed:
         import torch.distributed as dist
 
         dist.all_reduce(q, group=group)
+    return _finish(q, factors.sign, return_q)
+
+
+def streamed_sq_distances(
+    X: torch.Tensor | np.ndarray,
+    blocks,
+    *,
+    dtype: torch.dtype = torch.float64,
+    block_entries: int = _BLOCK_ENTRIES,
+    progress: bool = False,
+) -> tuple[np.ndarray, WhiteningFactors]:
+    """eq. 2.5 for all pairs, with the factors streamed: ``blocks`` yields ``(start,
+    WhiteningFactors of points start, start + 1, ...)`` in any order covering all M points once
+    (e.g. :func:`~landscope.diffusion.iter_whitening_blocks`).  Rows q_i(.) only need W_i, so
+    each block's factors are used once and dropped: memory is one block of factors plus the
+    (M, M) result, whatever M x mean rank x m would be.
+
+    Returns:
+        ``(d2, summary)``: d2 as :func:`mahalanobis_sq_distances`; ``summary`` the per-point
+        ranks, top and smallest retained eigenvalues and settings (its ``columns`` empty).
+    """
+    from landscope._progress import progress_bar
+
+    Xc = _centred(X, torch.float64)
+    M, m = Xc.shape
+    q = torch.zeros(M, M, dtype=torch.float64)
+    Xw = Xc.to(dtype)
+    max_cols = max(1, block_entries // max(M, 1))
+    ranks = np.full(M, -1, dtype=np.int64)
+    tops, smallest = np.full(M, np.nan), np.full(M, np.nan)
+    bar = progress_bar(total=M, enabled=progress, desc="all pairs (streamed)", unit="point")
+    first = None
+    for start, wf in blocks:
+        first = first or wf
+        n = len(wf)
+        if wf.dim and wf.dim != m:
+            raise ValueError(f"factors have {wf.dim} rows, the points have m = {m} coordinates")
+        if start < 0 or start + n > M or np.any(ranks[start : start + n] >= 0):
+            raise ValueError(f"block of points [{start}, {start + n}) is outside [0, {M}) or seen")
+        _add_euclid(q[start : start + n], Xc, wf.euclid_weight, start, start + n, local=True)
+        _add_factor_rows(q, Xw, wf, start, _blocks(wf.ranks, 0, n, max_cols), None)
+        ranks[start : start + n] = wf.ranks
+        tops[start : start + n] = wf.top_eigenvalues
+        smallest[start : start + n] = wf.smallest_retained
+        bar.update(n)
+    bar.close()
+    if first is None or np.any(ranks < 0):
+        raise ValueError(f"the blocks did not cover all {M} points")
+    summary = WhiteningFactors(
+        torch.zeros(m, 0, dtype=torch.float64),
+        np.zeros(M + 1, dtype=np.int64),
+        ranks,
+        tops,
+        smallest,
+        inverse=first.inverse,
+        cutoff=first.cutoff,
+        rank=first.rank,
+        delta=first.delta,
+        dim=m,
+    )
+    return _finish(q, first.sign, False), summary
+
+
+def _add_euclid(q, Xc, weight: float, lo: int, hi: int, local: bool = False) -> None:
+    """q[rows lo:hi] += weight * ||x_j - x_i||^2 (``local``: q holds only those rows)."""
+    if not weight:
+        return
+    sq = (Xc * Xc).sum(dim=1)
+    E = (sq[lo:hi, None] + sq[None, :] - 2.0 * (Xc[lo:hi] @ Xc.T)).clamp_min_(0.0)
+    if local:
+        q += weight * E
+    else:
+        q[lo:hi] += weight * E
+
+
+def _add_factor_rows(q, Xw, factors: WhiteningFactors, start: int, blocks, bar) -> None:
+    """q[start + i, :] += sign * ||W_i^T (x_j - x_i)||^2 for the points i of ``factors`` in
+    ``blocks`` (local index ranges), one (R_B, M) product per block."""
+    cols = factors.columns
+    dtype = Xw.dtype
+    M = Xw.shape[0]
+    for b0, b1 in blocks:
+        c0, c1 = int(factors.offsets[b0]), int(factors.offsets[b1])
+        if c1 > c0:
+            A = (cols[:, c0:c1].to(dtype).T @ Xw.T).to(torch.float64)  # (R_B, M)
+            owner = torch.as_tensor(
+                np.repeat(np.arange(b0, b1), factors.ranks[b0:b1]), dtype=torch.long
+            )
+            own = A[torch.arange(c1 - c0), owner + start]  # A_i[:, i]
+            A.sub_(own[:, None]).square_()
+            part = torch.zeros(b1 - b0, M, dtype=torch.float64)
+            part.index_add_(0, owner - b0, A)
+            q[start + b0 : start + b1] += factors.sign * part
+        if bar is not None:
+            bar.update(1)
+
+
+def _finish(q: torch.Tensor, sign: float, return_q: bool):
     q.fill_diagonal_(0.0)
-    if factors.sign < 0:
+    if sign < 0:
         q.clamp_min_(0.0)
     D = ((q + q.T) / 2).numpy()
     return (D, q.numpy()) if return_q else D
