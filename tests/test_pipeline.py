@@ -129,6 +129,25 @@ def test_every_step_follows_the_contract(finished):
     assert result.report == out / "report.html" and result.report.exists()
 
 
+def test_every_analysis_of_the_contract_is_wired():
+    """Each analysis package's settings model, run_X_analysis and plot_X_results resolve, the
+    settings are strict, and compute takes (run, settings, out_dir, *, progress)."""
+    import inspect
+
+    names = ["subspace", "hessian", "interpolation", "surface", "diffusion", "pca", "drift",
+             "svd", "overlaps", "eigvec-stats"]  # fmt: skip
+    assert names == [n for n in step_names() if not n.startswith("test-")][: len(names)]
+    for name in names:
+        step = get_step(name)
+        assert step.available(), name
+        assert step.settings_model().model_config.get("extra") == "forbid", name
+        params = inspect.signature(step.compute_function()).parameters
+        assert list(params)[:3] == ["run", "settings", "out_dir"], name
+        assert params["progress"].kind is inspect.Parameter.KEYWORD_ONLY, name
+        assert list(inspect.signature(step.plot_function()).parameters) == ["out_dir"], name
+        step.make_settings({})  # the defaults validate
+
+
 def test_hessian_step_matches_a_dense_reference(finished):
     """The step's eigenvalues are those of the dense Hessian of the run's final theta
     (float32 run: rtol 1e-3 on the top 3)."""
