@@ -729,5 +729,8 @@ for _step in (
     Step("eigvec-stats", "Statistics of the Hessian eigenvectors",
          "landscope.spectra:EigvecStatsSettings", "landscope.spectra:run_eigvec_stats_analysis",
          f"{_P}:plot_eigvec_stats_results"),
+    Step("forgetting", "Catastrophic forgetting on split tasks",
+         "landscope.forgetting:ForgettingSettings",
+         "landscope.forgetting:run_forgetting_analysis", f"{_P}:plot_forgetting_results"),
 ):  # fmt: skip
     register_step(_step)
