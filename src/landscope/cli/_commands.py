@@ -473,7 +473,10 @@ def _reproduce_all(out: Path, quick: bool, no_progress: bool) -> None:
     """Every catalog entry into OUT/<name>, then OUT/summary.{md,json,html}."""
     from landscope.reproduce._summary import run_all
 
-    summary = run_all(out, quick=quick, progress=not no_progress)
+    try:
+        summary = run_all(out, quick=quick, progress=not no_progress)
+    except KeyboardInterrupt:
+        fail(f"interrupted; {out / 'summary.md'} lists the entries that finished before", code=130)
     rows = [
         {
             "entry": r["name"],
