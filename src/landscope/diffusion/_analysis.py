@@ -296,15 +296,10 @@ def run_diffusion_analysis(
     eps = choice.eps
     seconds["eps_rules"] = time.perf_counter() - t
     t = time.perf_counter()
-    k = None if settings.knn is None else min(max(settings.n_components + 1, 1), M)
-    dm = DiffusionMap(
-        eps=eps,
-        n_components=k,
-        alpha=alpha,
-        knn=settings.knn,
-        random_state=settings.seed,
-    ).fit(sq)
-    lam = dm.eigenvalues_ if settings.knn is None else spectrum(sq, eps)
+    # all M eigenpairs: the energy ratio (eq. 3.3) sums over every eigenvalue; with knn the
+    # sparsified kernel's spectrum (its dropped mass is reported)
+    dm = DiffusionMap(eps=eps, alpha=alpha, knn=settings.knn, random_state=settings.seed).fit(sq)
+    lam = dm.eigenvalues_
     seconds["diffusion_map"] = time.perf_counter() - t
     dim = _dimension.intrinsic_dimension(
         lam, alpha=settings.accuracy, reading=settings.auc_reading, **dim_kw
