@@ -10,12 +10,6 @@
 Trajectories come from a recorded run (:mod:`landscope.runs`) or any (T, p) array.
 """
 
-from landscope.trajectory._analysis import (
-    DriftSettings,
-    PCASettings,
-    run_drift_analysis,
-    run_pca_analysis,
-)
 from landscope.trajectory._drift import (
     DriftFit,
     DriftScaling,
@@ -85,3 +79,15 @@ __all__ = [
     "run_drift_analysis",
     "run_pca_analysis",
 ]
+
+#: the analyses of a recorded run, loaded on first use (their settings models need pydantic,
+#: which the core import of landscope.trajectory must not pull in)
+_LAZY = {"DriftSettings", "PCASettings", "run_drift_analysis", "run_pca_analysis"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from landscope.trajectory import _analysis
+
+        return getattr(_analysis, name)
+    raise AttributeError(f"module 'landscope.trajectory' has no attribute {name!r}")
