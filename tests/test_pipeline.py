@@ -187,7 +187,7 @@ def test_changed_settings_recompute_that_step_only(finished, tmp_path):
     stale = out / ANALYSES_DIR / "hessian" / "old_figure.png"
     stale.write_bytes(b"stale")
     changed = dict(ANALYSES, hessian={**ANALYSES["hessian"], "top_k": 4})
-    result = run_pipeline(tiny(**changed), out, progress=False)
+    result = run_pipeline(tiny(**changed), out, progress=False, report=False)
     status = {s.name: s.status for s in result.steps}
     assert status == {"hessian": "computed", "subspace": "cached", "interpolation": "cached",
                       "surface": "cached"}  # fmt: skip
@@ -195,7 +195,9 @@ def test_changed_settings_recompute_that_step_only(finished, tmp_path):
     assert results["settings"]["top_k"] == 4 and "lambda_4" in results["summary"]
     assert not stale.exists()  # the old result's folder was emptied first
     # force recomputes even an unchanged step
-    forced = run_pipeline(tiny(interpolation={"num": 7}), out, progress=False, force=True)
+    forced = run_pipeline(
+        tiny(interpolation={"num": 7}), out, progress=False, force=True, report=False
+    )
     assert [s.status for s in forced.steps] == ["computed"]
 
 
@@ -208,7 +210,9 @@ def test_changed_run_records_recompute(finished, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(finished[0], out)
     old = run_fingerprint(open_run(out))
-    result = run_pipeline(tiny(hessian=ANALYSES["hessian"]), out, overwrite=True, progress=False)
+    result = run_pipeline(
+        tiny(hessian=ANALYSES["hessian"]), out, overwrite=True, progress=False, report=False
+    )
     assert result.training == "trained"
     assert run_fingerprint(open_run(out)) != old
     assert [s.status for s in result.steps] == ["computed"]
@@ -300,7 +304,7 @@ def test_ctrl_c_keeps_finished_steps_usable(tmp_path):
     html = write_report(out).read_text()  # the finished step is in the report
     assert "Hessian spectrum" in html and "interrupted before it finished" in html
     before = _mtimes(hessian)
-    result = run_pipeline(cfg, out, progress=False)  # the same command continues
+    result = run_pipeline(cfg, out, progress=False, report=False)  # the same command continues
     assert [s.status for s in result.steps] == ["cached", "computed"]
     assert _mtimes(hessian) == before
     assert (out / ANALYSES_DIR / "test-flaky" / "partial.npz").exists()  # kept to resume from
@@ -321,7 +325,7 @@ def test_a_failing_step_is_recorded_and_the_others_run(tmp_path):
     html = result.report.read_text()
     assert "cannot run on &lt;that&gt; run" in html  # shown, escaped
     # failed steps are retried
-    assert run_pipeline(cfg, out, progress=False).steps[0].status == "failed"
+    assert run_pipeline(cfg, out, progress=False, report=False).steps[0].status == "failed"
 
 
 def test_registry_reports_unavailable_steps():
@@ -355,3 +359,11 @@ def test_cli_run_and_report(finished, tmp_path):
     assert (out / "report.html").exists()
     res = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert res.exit_code == 2 and "not a run folder" in res.output
+
+
+def test_default_config_lists_the_main_analysis_of_every_paper():
+    """experiments/default.yaml (the README's main command) validates, with its analyses."""
+    cfg = load_config(Path(__file__).parent.parent / "experiments" / "default.yaml")
+    names = [step.name for step, _ in check_config(cfg)]
+    main = ["subspace", "hessian", "interpolation", "surface", "diffusion", "pca", "drift", "svd"]
+    assert set(main) <= set(names), names
