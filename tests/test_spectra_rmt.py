@@ -410,3 +410,17 @@ def test_eigvec_stats_against_a_torch_func_hessian(tiny_run, tmp_path):
     )
     assert cli.exit_code == 0, cli.output
     assert len(_figures_exist(tmp_path / "c")) == 2  # one step: statistics and loss lines
+
+
+def test_eigvec_stats_falls_back_to_the_largest_layer_that_fits(tiny_run, tmp_path):
+    from landscope.spectra import EigvecStatsSettings, run_eigvec_stats_analysis
+
+    s = EigvecStatsSettings(max_dense=500, steps=["last"], loss_lines=0, eval_size=64)
+    r = run_eigvec_stats_analysis(tiny_run, s, tmp_path, progress=False)
+    # layers: 0 (1,040 parameters), 1 (204), 2 (130): the largest one <= 500 is layers.1
+    assert r["layer"] == "layers.1" and "exceeds max_dense=500" in r["note"]
+    assert r["steps"]["step60"]["n"] == 204
+    with pytest.raises(ValueError, match="no layer has <= max_dense=100"):
+        run_eigvec_stats_analysis(
+            tiny_run, s.model_copy(update={"max_dense": 100}), tmp_path, progress=False
+        )

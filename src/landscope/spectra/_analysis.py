@@ -466,7 +466,9 @@ class EigvecStatsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     layer: str | None = Field(
-        None, description="a parameter or module name (its Hessian block); None: whole network"
+        None,
+        description="a parameter or module name (its Hessian block); None: the whole network, "
+        "or, when it has more than max_dense parameters, its largest layer that fits",
     )
     steps: list[Step] = Field(["init", "last"], description="steps to analyse")
     max_dense: int = Field(
@@ -490,6 +492,25 @@ class EigvecStatsSettings(BaseModel):
     )
     save_eigenvectors: bool = Field(
         False, description="also write the eigenvectors (n x n) to eigenvectors_<step>.npz"
+    )
+
+
+def _resolve_layer(layout, s: EigvecStatsSettings) -> tuple[str | None, str]:
+    """The parameter group analysed: ``s.layer``, the whole network if it fits ``max_dense``, else
+    the largest layer (module) that does; with a note saying which and why."""
+    if s.layer is not None or layout.num_params <= s.max_dense:
+        return s.layer, ""
+    sizes = {name: layout.layer_slice(name) for name in layout.layers}
+    fits = {n: sl.stop - sl.start for n, sl in sizes.items() if sl.stop - sl.start <= s.max_dense}
+    if not fits:
+        raise ValueError(
+            f"the network has {layout.num_params} parameters and no layer has <= max_dense="
+            f"{s.max_dense}: raise max_dense (memory ~ 8 n^2 bytes)"
+        )
+    name = max(fits, key=fits.get)
+    return name, (
+        f"the whole network ({layout.num_params} parameters) exceeds max_dense={s.max_dense}; "
+        f"analysed its largest layer that fits, {name!r} ({fits[name]} parameters)"
     )
 
 
@@ -524,6 +545,9 @@ def run_eigvec_stats_analysis(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     train, test = run.problems(dtype=settings.dtype)
+    layer, note = _resolve_layer(train.layout, settings)
+    requested = settings
+    settings = settings.model_copy(update={"layer": layer})
     idx = _indices(train, settings.eval_size, settings.seed)
     steps = list(dict.fromkeys(_resolve_step(run, s) for s in settings.steps))
     init_theta = run.theta("init", like=train)
@@ -683,7 +707,9 @@ def run_eigvec_stats_analysis(
         "analysis": "eigvec-stats",
         "title": "Hessian eigenvalue and eigenvector statistics",
         "paper": f"{PAPER}, sec. 7.2, 7.5, 7.6 (eq. 7.2, 7.6-7.9; Fig. 7.12-7.21)",
-        "settings": settings.model_dump(),
+        "settings": requested.model_dump(),
+        "layer": settings.layer,
+        "note": note,
         "summary": summary,
         "steps": per_step,
         "provenance": {"run": str(run.path), "steps": steps, "seconds": time.perf_counter() - t0},
