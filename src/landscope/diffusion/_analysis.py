@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from landscope.diffusion._distances import DEFAULT_CUTOFF
 
@@ -104,6 +104,22 @@ class DiffusionSettings(BaseModel):
     cache: bool = Field(True, description="reuse cached squared distances of the run folder")
     keep_factors: bool = Field(False, description="also cache the W_i (float32)")
     seed: int = Field(0, description="seed of the sample subset and eigsh start vectors")
+
+    @field_validator("eps")
+    @classmethod
+    def _check_eps(cls, value):
+        from landscope.diffusion._epsilon import EPSILON_RULES
+
+        if isinstance(value, str) and value not in ("auto", *EPSILON_RULES):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError(
+                    f"eps must be auto, one of {EPSILON_RULES} or a positive number, got {value!r}"
+                ) from None
+        if not isinstance(value, str) and not value > 0:
+            raise ValueError(f"eps must be positive, got {value}")
+        return value
 
     def distance_key(self, points: np.ndarray, steps) -> dict:
         """The settings the squared distances depend on (the cache key): the points themselves
