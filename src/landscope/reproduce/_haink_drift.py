@@ -89,7 +89,9 @@ def _fig65(run, out: Path) -> dict:
     early = fit_drift(theta1[:fifth]).slope
     late = fit_drift(theta1[-fifth:]).slope
     fit = fit_drift(theta1)
-    lr = run.values_at("lr", [int(pca.steps_[0]), int(pca.steps_[-1])])
+    from landscope.trajectory._analysis import lr_at
+
+    lr = lr_at(run, pca.steps_)
     with style_context():
         fig = new_figure()
         ax = fig.add_subplot()
@@ -105,7 +107,13 @@ def _fig65(run, out: Path) -> dict:
         "slope_early": early,
         "slope_late": late,
         "slope_ratio": abs(late) / abs(early) if early else float("nan"),
-        "lr_ratio": float(lr[1] / lr[0]) if lr is not None else float("nan"),
+        "lr_ratio": float(lr[-1] / lr[0]) if lr is not None else float("nan"),
+        # the drift per unit learning rate, late / early: below 1, it slows beyond the schedule
+        "slope_per_lr_ratio": float(
+            (abs(late) / lr[-fifth:].mean()) / (abs(early) / lr[:fifth].mean())
+        )
+        if lr is not None and early
+        else float("nan"),
     }
 
 
@@ -122,7 +130,8 @@ def drift_checks(results: dict) -> list[Check]:
             paper="non-linear beyond ~500 epochs",
             ours=f"|slope| last fifth / first fifth = {f65['slope_ratio']:.2f} over "
             f"{f65['epochs_analyzed']} epochs (R^2 of one line {f65['r2_line']:.3f}); the lr "
-            f"schedule alone changes eta by x{f65['lr_ratio']:.2f} over them",
+            f"schedule alone changes eta by x{f65['lr_ratio']:.3g} over them, the slope per unit "
+            f"eta changes by x{f65.get('slope_per_lr_ratio', float('nan')):.3g}",
             holds=f65["slope_ratio"] < SLOWDOWN,
             criterion=f"late |slope| < {SLOWDOWN} x early |slope| (snapshots every epoch, first "
             "tenth of training left out)",

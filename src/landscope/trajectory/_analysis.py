@@ -186,6 +186,19 @@ def _penalty(theta: torch.Tensor, wd: float, mask) -> float:
     return 0.5 * wd * float(w @ w)
 
 
+def lr_at(run, steps) -> np.ndarray | None:
+    """The learning rate of the update at or last before each of ``steps`` (``lr[t]`` belongs
+    to update t, so the final recorded theta has none of its own); None without an lr series."""
+    if "lr" not in run:
+        return None
+    have = run.steps("lr")
+    if not len(have):
+        return None
+    values = np.asarray(run.read("lr"), dtype=np.float64).reshape(len(have), -1)[:, 0]
+    pos = np.searchsorted(have, np.asarray(steps, dtype=np.int64), side="right") - 1
+    return values[np.clip(pos, 0, len(have) - 1)]
+
+
 def _finish(out_dir: Path, results: dict) -> dict:
     write_json_atomic(out_dir / "results.json", results)
     return results
@@ -288,8 +301,8 @@ def run_pca_analysis(
             train, theta, group, settings.hessian_k, settings.hessian_max_samples, settings.seed
         )
         cfg = run.run_config()
-        lr = run.values_at("lr", [steps[-1]])
-        eta = float(lr[0]) if lr is not None and np.isfinite(lr[0]) else cfg.optimizer.lr
+        lr = lr_at(run, [steps[-1]])
+        eta = float(lr[0]) if lr is not None else cfg.optimizer.lr
         hc = h_cross(
             batch_size=cfg.training.batch_size,
             lr=eta,
@@ -363,7 +376,7 @@ def run_drift_analysis(
         windows.append(
             (n, float(w_pca.explained_variance_[0]), fit_drift(w_pca.projections_[:, 0]).r2)
         )
-    lr_values = run.values_at("lr", steps)
+    lr_values = lr_at(run, steps)
     cfg = run.run_config()
     eta = float(np.nanmean(lr_values)) if lr_values is not None else cfg.optimizer.lr
     scaling = None
