@@ -291,3 +291,16 @@ def test_fixed_eps_artefact():
     assert moving.eps[-1] < moving.eps[0] / 100  # eps follows the 100x contraction (x^2)
     assert fixed.d[-1] == 1 and fixed.d[-1] < fixed.d[0]
     assert moving.d[-1] > 2 * fixed.d[-1]
+
+
+@pytest.mark.parametrize("eps", [0.05, 1.0])
+def test_markov_eigenvalues_equal_diffusion_map(eps):
+    """The eigenvalue-only route (eigvalsh of S) against DiffusionMap's eigh, float64."""
+    from landscope.diffusion import markov_eigenvalues
+
+    rng = np.random.default_rng(8)
+    d2 = _sq(rng.normal(size=(120, 3)))
+    ref = DiffusionMap(eps=eps).fit(d2).eigenvalues_
+    got = markov_eigenvalues(d2, eps)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+    assert got[0] == pytest.approx(1.0, abs=1e-12)

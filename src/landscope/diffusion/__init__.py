@@ -41,6 +41,7 @@ from landscope.diffusion._epsilon import (
     default_epsilon_grid,
     kernel_sum_curve,
     lafon_epsilon,
+    markov_eigenvalues,
     scan_epsilon,
 )
 from landscope.diffusion._map import DiffusionMap, kernel_matrix, transition_eigenvalues
@@ -97,6 +98,7 @@ __all__ = [
     "default_epsilon_grid",
     "kernel_sum_curve",
     "lafon_epsilon",
+    "markov_eigenvalues",
     "scan_epsilon",
     # rolling window over training (Fig. 13, 14)
     "RollingDimension",

@@ -97,7 +97,7 @@ def rolling_dimension(
         steps: (M,) training step of each point (for the ``steps`` field; default: index).
         beta, drop_trivial, reading: the dimension settings (sec. 3.2).
         scan_points, num: the eps rule's scan size and L(eps) grid size per window.
-        spectrum: eigenvalues of P for (d2, eps) (default: ``DiffusionMap``).
+        spectrum: eigenvalues of P for (d2, eps) (default: ``markov_eigenvalues``).
         progress: progress bar over the windows.
     """
     d2 = _as_sq(sq_distances)

@@ -77,7 +77,7 @@ FULL = Plan(
     cutoffs=(DEFAULT_CUTOFF, 1e-10, 1e-6, 1e-3),
     sweep_cutoffs=(DEFAULT_CUTOFF, 1e-6),
     scan_points=24,
-    search_points=40,
+    search_points=24,
 )
 QUICK = Plan(
     stride=8,
@@ -208,10 +208,11 @@ def noise_sq_distances(
 
 
 def spectrum(d2, eps: float) -> np.ndarray:
-    """Eigenvalues of P (eq. 2.11), ordered by |lambda|, trivial 1 first."""
-    from landscope.diffusion import DiffusionMap
+    """Eigenvalues of P (eq. 2.11), ordered by |lambda|, trivial 1 first (those of
+    ``DiffusionMap(eps=eps).fit(d2)``, without its eigenvectors)."""
+    from landscope.diffusion import markov_eigenvalues
 
-    return np.asarray(DiffusionMap(eps=float(eps)).fit(d2).eigenvalues_, dtype=np.float64)
+    return markov_eigenvalues(d2, float(eps))
 
 
 def dimension_at(d2, eps: float) -> dict:
