@@ -513,7 +513,7 @@ def haink_hessian(
         f"{list(budget.mlp50_widths)} ({net['n']} parameters) after {budget.mlp50_epochs} "
         f"epochs, its dense whole-network Hessian.  Hessians on {budget.hessian_samples} "
         f"training samples, float64.  Test accuracy of the MLP 256 runs: "
-        f"{_f(p['test_accuracy']):.3f} / {_f(w['test_accuracy']):.3f}.  {OFFLINE.capitalize()}."
+        f"{_f(p['test_accuracy']):.3f} / {_f(w['test_accuracy']):.3f}.  {OFFLINE[:1].upper() + OFFLINE[1:]}."
     )
     report.text("Verdicts (computed from our runs by the stated criterion):")
     report.checks(checks)

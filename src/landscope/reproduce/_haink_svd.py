@@ -281,7 +281,7 @@ def haink_svd(
         "Each run's weight matrices at the last step, fitted with the Marchenko-Pastur law "
         "(eq. 4.2; eigenvalues nu^2 / max(rows, cols), sigma_mp from the bulk median, outliers "
         "above the Tracy-Widom 1 % margin), their unfolded level spacings against the Wigner "
-        f"surmise (eq. 4.3), and the test accuracy with the bulk removed. {OFFLINE.capitalize()}."
+        f"surmise (eq. 4.3), and the test accuracy with the bulk removed. {OFFLINE[:1].upper() + OFFLINE[1:]}."
     )
     rows = []
     for label, m in results["runs"].items():
