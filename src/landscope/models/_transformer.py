@@ -24,6 +24,8 @@ __all__ = ["TinyGPT", "tiny_gpt"]
 
 
 class _Block(nn.Module):
+    uses_sdpa = True  # landscope.problem.describe_attention names it
+
     def __init__(self, embed: int, heads: int, mlp: int, dropout: float):
         super().__init__()
         self.heads = heads

@@ -59,8 +59,9 @@ def _hf_implementation(config) -> str | None:
 def describe_attention(model: nn.Module) -> str | None:
     """One sentence saying which attention the library uses where it differentiates ``model``
     twice (or vectorizes it over samples), and why; ``None`` if ``model`` holds no attention
-    module landscope recognizes (``nn.MultiheadAttention``, a Hugging Face model).  Custom
-    modules calling ``F.scaled_dot_product_attention`` get the math kernel all the same.
+    module landscope recognizes (``nn.MultiheadAttention``, a Hugging Face model, a module
+    whose class sets ``uses_sdpa = True`` like the zoo's ``tiny_gpt`` blocks).  Other modules
+    calling ``F.scaled_dot_product_attention`` get the math kernel all the same.
 
     Examples:
         >>> import torch
@@ -73,6 +74,12 @@ def describe_attention(model: nn.Module) -> str | None:
     mha = sum(isinstance(m, nn.MultiheadAttention) for m in model.modules())
     if mha:
         found.append(f"{mha} nn.MultiheadAttention")
+    # Modules of ours (and anyone's) that call SDPA themselves say so with ``uses_sdpa = True``.
+    declared: dict[str, int] = {}
+    for m in model.modules():
+        if getattr(type(m), "uses_sdpa", False):
+            declared[type(m).__name__] = declared.get(type(m).__name__, 0) + 1
+    found += [f"{n} {name} (scaled_dot_product_attention)" for name, n in declared.items()]
     switched = []
     for config in _hf_configs(model):
         impl = _hf_implementation(config)
