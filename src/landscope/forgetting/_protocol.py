@@ -17,7 +17,9 @@ Given a run trained on all classes (the pre-trained network), for each seed:
    7.23: one dot per method and seed).
 
 A method whose loss becomes non-finite (the thesis warns that large constants make the penalty
-unstable for a given learning rate) keeps the epochs it finished and is marked ``diverged``.
+unstable for a given learning rate: with momentum beta, SGD on ``lambda c (d . w)^2`` is stable
+only for ``lr lambda c < 1 + beta``) has no result (NaN accuracies) and is marked
+``diverged``; its epochs until then stay in ``epochs.csv``.
 Everything is trained by the engine (:func:`landscope.training.train`), the defences as its
 plugins: the protocol only composes them.
 """
@@ -376,7 +378,9 @@ def run_forgetting_analysis(
                     diverged = str(exc).split(";")[0]
                 acc = {k: np.array([r[k] for r in tracker.rows]) for k in ("a", "b")}
                 epochs = np.array([r["step"] // spe_b for r in tracker.rows])
-                best = best_epochs(acc["a"], acc["b"])
+                # a diverged run has no result: its last recorded epochs may already hold the
+                # blown-up weights (the loss is checked only when the next step is taken)
+                best = -1 if diverged else best_epochs(acc["a"], acc["b"])
                 for e, a, b in zip(epochs, acc["a"], acc["b"], strict=True):
                     epoch_rows.append(
                         {"method": method, "seed": seed, "epoch": int(e), "acc_a": a, "acc_b": b}
