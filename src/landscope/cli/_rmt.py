@@ -129,8 +129,8 @@ def overlaps(
     ] = None,
     step: StepOpt = "last",
     pca_snapshots: Annotated[
-        int | None, typer.Option(help="PCA over the last N recorded snapshots", min=3)
-    ] = None,
+        int, typer.Option(help="PCA over the last N recorded snapshots", min=3)
+    ] = 500,
     max_dense: Annotated[int, typer.Option(help="largest dense layer Hessian", min=2)] = 3000,
     network_k: Annotated[
         int, typer.Option(help="whole-network Hessian eigenvectors for eq. 7.5 (0: skip)", min=0)

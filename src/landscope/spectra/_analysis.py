@@ -75,7 +75,7 @@ def _indices(problem, eval_size: int | None, seed: int):
 def _weight_param(layout, name: str | None, max_size: int | None) -> str:
     """The weight parameter ``name`` names (a parameter or its module), or the largest 2-D weight
     with at most ``max_size`` entries."""
-    weights = [s for s in layout if s.kind == "weight" and len(s.shape) >= 2]
+    weights = [s for s in layout if s.kind.endswith("weight") and len(s.shape) >= 2]
     if not weights:
         raise ValueError("the model has no weight matrices")
     if name is None:
@@ -283,7 +283,10 @@ class OverlapsSettings(BaseModel):
     )
     step: Step = Field("last", description="step of the Hessian and the singular matrices")
     pca_snapshots: int | None = Field(
-        None, ge=3, description="PCA over the last this many recorded snapshots (None: all)"
+        500,
+        ge=3,
+        description="PCA over the last this many recorded snapshots (None: all; the thesis "
+        "uses the 450 steps of 10 post-training epochs)",
     )
     max_dense: int = Field(
         3000, ge=2, description="largest layer (entries) whose Hessian block is built densely"

@@ -94,7 +94,7 @@ def weight_matrices(
     *,
     conv: str = "thesis",
     layers: Sequence[str] | None = None,
-    kinds: Sequence[str] = ("weight",),
+    kinds: Sequence[str] | None = None,
     min_size: int = 2,
 ) -> list[WeightMatrix]:
     """The weight matrices of a model, or of a flat ``theta`` with its layout.
@@ -104,7 +104,8 @@ def weight_matrices(
         layout: required with a flat theta (e.g. ``run.layout`` or ``problem.layout``).
         conv: reshape of >2-D kernels, one of :data:`CONV_RESHAPES` (module docstring).
         layers: keep only these module names (layout ``layer``) or parameter names.
-        kinds: parameter attribute names that count as weights (biases are vectors, skipped).
+        kinds: parameter attribute names that count as weights (default: every >= 2-D
+            parameter whose name ends in ``weight``, e.g. ``weight``, ``in_proj_weight``).
         min_size: skip matrices with fewer rows or columns than this.
 
     Returns:
@@ -130,7 +131,8 @@ def weight_matrices(
             raise ValueError(f"unknown layer(s) {unknown}; the layout has layers {layout.layers}")
     out: list[WeightMatrix] = []
     for slot in layout:
-        if slot.kind not in kinds or len(slot.shape) < 2:
+        is_weight = slot.kind.endswith("weight") if kinds is None else slot.kind in kinds
+        if not is_weight or len(slot.shape) < 2:
             continue
         if layers is not None and slot.layer not in layers and slot.name not in layers:
             continue
