@@ -186,6 +186,6 @@ ENTRY = register(
         "histogram (Iris, Auto MPG), with the ranks kept at each pseudo-inverse cut-off",
         run=covariance,
         configs=("fjellstrom/iris", "fjellstrom/auto_mpg"),
-        minutes=(0.1, 0.1),
+        minutes=(0.1, 0.1),  # 4 s CPU measured
     )
 )
