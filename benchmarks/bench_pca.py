@@ -79,9 +79,21 @@ def write_file(path: str, T: int, P: int) -> None:
 
 
 # --- one method per subprocess -----------------------------------------------------------------
-def _worker(method: str, path: str, T: int, P: int, out: str) -> None:
+def _peak_rss() -> int:
+    """This process' peak resident memory in bytes: VmHWM of /proc/self/status (reset at exec;
+    ``ru_maxrss`` is not: it keeps the parent's size at the fork)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     import resource
 
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _worker(method: str, path: str, T: int, P: int, out: str) -> None:
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     from landscope.trajectory import TrajectoryPCA
 
@@ -114,7 +126,7 @@ def _worker(method: str, path: str, T: int, P: int, out: str) -> None:
         # sklearn divides by T - 1; ours (eq. 3.3) by T
         variances = pca.explained_variance_ * (T - 1) / T
         comps, extra = pca.components_.astype(np.float64), {}
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kB
+    rss = _peak_rss()
     np.savez(
         out,
         seconds=seconds,
@@ -144,22 +156,32 @@ def accuracy(ref: dict, got: dict) -> dict:
     }
 
 
-def large_case(T: int, P: int) -> dict:
+METHODS = (
+    "unit_one_pass",
+    "landscope_exact",
+    "landscope_randomized",
+    "sklearn_full",
+    "sklearn_randomized",
+)
+
+
+def large_case(T: int, P: int, only: tuple[str, ...] = METHODS, previous: dict | None = None):
+    """Each method in its own process on the same file; methods not in ``only`` are taken from
+    ``previous`` (an earlier results file's large case on the same seeded matrix), marked so."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "X.f32")
         write_file(path, T, P)
         res = {}
-        for method in (
-            "unit_one_pass",
-            "landscope_exact",
-            "landscope_randomized",
-            "sklearn_full",
-            "sklearn_randomized",
-        ):
-            res[method] = run_method(method, path, T, P)
+        for method in METHODS:
+            if method in only or previous is None:
+                res[method] = run_method(method, path, T, P)
     ref = res["landscope_exact"]
     rows = {}
-    for method, r in res.items():
+    for method in METHODS:
+        if method not in res:
+            rows[method] = {**previous["methods"][method], "from_previous_run": True}
+            continue
+        r = res[method]
         row = {"seconds": float(r["seconds"]), "peak_rss_mb": float(r["peak_rss"]) / 2**20}
         row.update(json.loads(str(r["extra"])))
         if r["variances"].size:
@@ -242,15 +264,17 @@ def markdown(result: dict) -> str:
         "",
         "TrajectoryPCA streams the matrix from a file in 64 MB column blocks; scikit-learn holds "
         "it in memory (load not timed).  One run each, in its own process; peak memory is the "
-        "process' maximum resident set (the Python interpreter with torch imported is ~300 MB).",
+        "process' maximum resident set (VmHWM; the Python interpreter with torch imported is "
+        "~300 MB).  Rows marked * are from the previous run of the same seeded matrix.",
         "",
         "| method | seconds | x sklearn (same kind) | x one read+Gram pass | peak memory (MB) | "
         "max rel. variance error | min abs(overlap) |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, r in lg["methods"].items():
+        star = "*" if r.get("from_previous_run") else ""
         lines.append(
-            f"| {name} | {r['seconds']:.2f} | {r.get('time_vs_sklearn', float('nan')):.2f} | "
+            f"| {name}{star} | {r['seconds']:.2f} | {r.get('time_vs_sklearn', float('nan')):.2f} | "
             f"{r.get('time_vs_unit', float('nan')):.2f} | {r['peak_rss_mb']:.0f} | "
             f"{r.get('max_rel_variance_error', float('nan')):.2g} | "
             f"{r.get('min_component_overlap', float('nan')):.6f} |"
@@ -287,12 +311,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--only",
+        default=",".join(METHODS),
+        help="large case: run these methods, take the others from the existing results file",
+    )
+    parser.add_argument(
+        "--keep-medium", action="store_true", help="take the medium case from the results file"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ["BENCH_THREADS"] = str(args.threads)
     before = machine()
-    large = large_case(400, 20_000) if args.quick else large_case(2000, 100_000)
-    medium = medium_case(200, 5_000, 3) if args.quick else medium_case(500, 20_000, 5)
+    RESULTS.mkdir(exist_ok=True)
+    stem = "pca_quick" if args.quick else "pca"
+    file = RESULTS / f"{stem}.json"
+    old = json.loads(file.read_text()) if file.exists() else {}
+    only = tuple(m for m in args.only.split(",") if m)
+    unknown = sorted(set(only) - set(METHODS))
+    if unknown:
+        parser.error(f"--only: unknown methods {unknown}; methods are {list(METHODS)}")
+    T, P = (400, 20_000) if args.quick else (2000, 100_000)
+    large = large_case(T, P, only, old.get("large") if set(only) != set(METHODS) else None)
+    partial = {**old, "machine_before": before, "large": large, "quick": args.quick}
+    file.write_text(json.dumps(partial, indent=1))  # the long part, kept
+    if args.keep_medium and "medium" in old:
+        medium = old["medium"]
+    else:
+        medium = medium_case(200, 5_000, 3) if args.quick else medium_case(500, 20_000, 5)
     result = {
         "machine_before": before,
         "large": large,
@@ -300,9 +346,7 @@ def main() -> None:
         "machine_after": machine(),
         "quick": args.quick,
     }
-    RESULTS.mkdir(exist_ok=True)
-    stem = "pca_quick" if args.quick else "pca"
-    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=1))
+    file.write_text(json.dumps(result, indent=1))
     (RESULTS / f"{stem}.md").write_text(markdown(result))
     print(markdown(result))
 
