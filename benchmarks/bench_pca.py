@@ -284,6 +284,11 @@ def markdown(result: dict) -> str:
         "",
         f"## {md['T']} x {md['P']:,} in memory (float64), interleaved, {md['repeats']} repeats",
         "",
+        *(
+            ["(From the previous run of this benchmark: 2 torch threads, load 7-9.)", ""]
+            if md.get("from_previous_run")
+            else []
+        ),
         "Unit: the same PCA in plain torch with the matrix in memory (Xc Xc^T, "
         "torch.linalg.eigh, components Xc^T u / sqrt(lambda)); torch.linalg.svd of Xc beside it.",
         "",
@@ -336,7 +341,7 @@ def main() -> None:
     partial = {**old, "machine_before": before, "large": large, "quick": args.quick}
     file.write_text(json.dumps(partial, indent=1))  # the long part, kept
     if args.keep_medium and "medium" in old:
-        medium = old["medium"]
+        medium = {**old["medium"], "from_previous_run": True}
     else:
         medium = medium_case(200, 5_000, 3) if args.quick else medium_case(500, 20_000, 5)
     result = {
