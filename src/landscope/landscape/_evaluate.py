@@ -382,10 +382,13 @@ class PointEvaluator:
 
         batched = vmap(stats, in_dims=(0, None, None))
         total = correct = None
-        for x, y in self._chunks():
-            loss_sum, num_correct = batched(thetas, x, y)
-            total = loss_sum if total is None else total + loss_sum
-            correct = num_correct if correct is None else correct + num_correct
+        # The fused attention kernels have no vmap batching rule (torch falls back to a loop over
+        # the points, with a warning); the math kernel of Problem.derivatives() has one.
+        with problem.derivatives():
+            for x, y in self._chunks():
+                loss_sum, num_correct = batched(thetas, x, y)
+                total = loss_sum if total is None else total + loss_sum
+                correct = num_correct if correct is None else correct + num_correct
         return total, correct
 
 
