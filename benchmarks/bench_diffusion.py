@@ -230,6 +230,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--memory", action="store_true", help="add the streamed path per M")
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="only the Iris end-to-end run by stage (M = 2,400): diffusion_stages.{json,md}",
+    )
     parser.add_argument("--case", help=argparse.SUPPRESS)  # RUN_DIR:M[:PARAMS], one subprocess
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -261,6 +266,15 @@ def main() -> None:
     work.mkdir(exist_ok=True)
     run400 = train_iris(work, 400)
     results: dict = {"machine_before": before}
+    if args.stages:  # the issue's 60 s target, measured alone (re-run on an idle machine)
+        before = machine()  # after training the run, so the load is that of the stages
+        results = {"machine_before": before, "iris": end_to_end(run400, 2400, float32=False)}
+        results["machine_after"] = machine()
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "diffusion_stages.json").write_text(json.dumps(results, indent=1))
+        (RESULTS / "diffusion_stages.md").write_text(stages_markdown(results))
+        print(stages_markdown(results))
+        return
     M = 600 if args.quick else 2400
     results["iris"] = end_to_end(run400, M)
     print(json.dumps(results["iris"], indent=1), flush=True)
@@ -282,6 +296,45 @@ def main() -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=1))
     (RESULTS / f"{name}.md").write_text(markdown(results))
     print(markdown(results))
+
+
+def stages_markdown(r: dict) -> str:
+    """The Iris end-to-end stages alone (``--stages``)."""
+    i = r["iris"]
+    rows = [
+        ("read the iterates", "points_s", None),
+        (
+            "per-sample gradients + covariance factors + whitening",
+            "covariances_s",
+            "covariances_cpu_s",
+        ),
+        ("all pairs of eq. 2.5 (float64)", "all_pairs_s", "all_pairs_cpu_s"),
+        ("diffusion map, all M eigenpairs", "eigendecomposition_s", "eigendecomposition_cpu_s"),
+        ("L(eps) on 200 eps", "eps_scan_s", None),
+    ]
+    lines = [
+        "# Diffusion maps of the Iris trajectory, end to end by stage (`--stages`)",
+        "",
+        load_note(r["machine_before"], r["machine_after"]),
+        "",
+        f"M = {i['M']} iterates, m = {i['m']}, exact covariance (eq. 2.6), cut-off 1e-12 "
+        f"(median retained rank {i['ranks_median']:.0f}).",
+        "",
+        "| stage | seconds (wall) | CPU seconds of this process |",
+        "| --- | ---: | ---: |",
+    ]
+    for label, key, cpu in rows:
+        c = f"{i[cpu]:.2f}" if cpu and cpu in i else ""
+        lines.append(f"| {label} | {i[key]:.2f} | {c} |")
+    lines += [
+        f"| **total (target <= 60 s)** | {i['total_s']:.2f} | |",
+        "",
+        f"All pairs: {i['all_pairs_gflop']:.0f} GFLOP at a plain torch.mm rate of "
+        f"{i['matmul_gflops']:.1f} GFLOP/s: floor {i['all_pairs_floor_s']:.2f} s, ours "
+        f"**{i['all_pairs_over_floor']:.2f}x the floor** (target <= 2x).",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def markdown(r: dict) -> str:
