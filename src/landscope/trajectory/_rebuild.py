@@ -24,6 +24,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from landscope.spectra._eigvec_stats import weight_product  # eq. 7.2: one implementation
+
 __all__ = ["ORDERS", "RebuildCurve", "order_basis", "rebuild_curve", "weight_product"]
 
 Order = Literal["given", "eigenvalue", "abs_eigenvalue", "weight_product"]
@@ -37,22 +39,6 @@ def _rows(basis: Any) -> torch.Tensor:
             f"basis must be a (k, P) matrix of row vectors, got shape {tuple(B.shape)}"
         )
     return B
-
-
-def weight_product(basis: Any, w: Any) -> np.ndarray:
-    """Haink eq. 7.2: (b_i . w) / ||w|| for each row b_i of ``basis`` (k, P); shape (k,).
-
-    >>> weight_product(np.eye(2), [3.0, 4.0]).tolist()
-    [0.6, 0.8]
-    """
-    B = _rows(basis)
-    w = torch.as_tensor(w).detach().to(dtype=torch.float64, device=B.device).reshape(-1)
-    if w.shape[0] != B.shape[1]:
-        raise ValueError(f"w has {w.shape[0]} entries, the basis vectors {B.shape[1]}")
-    norm = float(w.norm())
-    if norm == 0:
-        raise ValueError("the weight product is undefined for w = 0")
-    return (B @ w / norm).cpu().numpy()
 
 
 def order_basis(
