@@ -628,3 +628,38 @@ def sweep_table(rows, results: dict, extra_cols=()) -> tuple[list[str], list[lis
             ]
         )
     return header, table
+
+
+def run_table(
+    all_rows,
+    make_report,
+    make_checks,
+    out: str | Path,
+    *,
+    quick: bool,
+    progress: bool,
+    rows,
+    points,
+    default_points: dict,
+    train_overrides: dict | None,
+) -> dict:
+    """The driver Tables 4 and 5 share: train and analyse the chosen ``rows`` of ``all_rows``
+    (:func:`run_sweep`), then ``make_report(out, results, make_checks(results))``, saved.
+
+    Returns the report's results (``quick``, ``plan``, ``points``, ``rows``)."""
+    out = Path(out)
+    plan = plan_for(quick)
+    points = points if points is not None else default_points[quick]
+    chosen = [r for r in all_rows if rows is None or r.key in rows]
+    res = run_sweep(
+        chosen,
+        out,
+        plan=plan,
+        points=points,
+        progress=progress,
+        train_overrides=train_overrides,
+    )
+    results = {"quick": quick, "plan": plan.__dict__, "points": points, "rows": res}
+    report = make_report(out, results, make_checks(results))
+    report.save()
+    return report.results

@@ -18,8 +18,7 @@ from landscope.reproduce._fjellstrom import (
     PAPER,
     SweepRow,
     headline,
-    plan_for,
-    run_sweep,
+    run_table,
     sweep_table,
 )
 from landscope.reproduce._report import Report
@@ -160,22 +159,18 @@ def table4(
     """Table 4: d and AUC per depth.  ``rows``: keys of :data:`TABLE4_ROWS`; ``points``:
     iterates per run (default :data:`POINTS`); ``train_overrides``: merged into every
     run's config (tests: fewer epochs)."""
-    out = Path(out)
-    plan = plan_for(quick)
-    points = points if points is not None else POINTS[quick]
-    chosen = [r for r in TABLE4_ROWS if rows is None or r.key in rows]
-    res = run_sweep(
-        chosen,
+    return run_table(
+        TABLE4_ROWS,
+        report_table4,
+        table4_checks,
         out,
-        plan=plan,
-        points=points,
+        quick=quick,
         progress=progress,
+        rows=rows,
+        points=points,
+        default_points=POINTS,
         train_overrides=train_overrides,
     )
-    results = {"quick": quick, "plan": plan.__dict__, "points": points, "rows": res}
-    report = report_table4(out, results, table4_checks(results))
-    report.save()
-    return report.results
 
 
 ENTRY = register(

@@ -21,10 +21,9 @@ from landscope.reproduce._fjellstrom import (
     PAPER,
     SweepRow,
     headline,
-    plan_for,
     plot_eps_diagnostics,
     plot_spectra,
-    run_sweep,
+    run_table,
     sweep_table,
 )
 from landscope.reproduce._report import Report
@@ -195,22 +194,18 @@ def table5(
     """Table 5: d and AUC per initialization.  ``rows``: keys of :data:`TABLE5_ROWS`;
     ``points``: iterates per run (default :data:`POINTS`); ``train_overrides``: merged into every
     run's config (tests: fewer epochs)."""
-    out = Path(out)
-    plan = plan_for(quick)
-    points = points if points is not None else POINTS[quick]
-    chosen = [r for r in TABLE5_ROWS if rows is None or r.key in rows]
-    res = run_sweep(
-        chosen,
+    return run_table(
+        TABLE5_ROWS,
+        report_table5,
+        table5_checks,
         out,
-        plan=plan,
-        points=points,
+        quick=quick,
         progress=progress,
+        rows=rows,
+        points=points,
+        default_points=POINTS,
         train_overrides=train_overrides,
     )
-    results = {"quick": quick, "plan": plan.__dict__, "points": points, "rows": res}
-    report = report_table5(out, results, table5_checks(results))
-    report.save()
-    return report.results
 
 
 ENTRY = register(
