@@ -7,14 +7,13 @@ Each check is against an independent reference with its tolerance stated where i
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 
+from _gloo import spawn_gloo
 from landscope.diffusion import (
     DiffusionMap,
     WhiteningFactors,
@@ -283,26 +282,12 @@ def _dist_worker(rank: int, world_size: int, port: int, out_path: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not built")
 def test_two_gloo_processes_equal_single_process(tmp_path):
     # Each rank computes its rows of q; one all-reduce gathers them.  Tolerance 1e-12 relative:
     # the same arithmetic per row; a missing or doubled block would be an O(1) error.
     out_path = str(tmp_path / "rank0.npy")
-    for attempt in range(3):
-        try:
-            mp.spawn(_dist_worker, args=(2, _free_port(), out_path), nprocs=2, join=True)
-            break
-        except mp.ProcessRaisedException as exc:
-            if attempt == 2 or (
-                "address" not in str(exc).lower() and "connect" not in str(exc).lower()
-            ):
-                raise
+    spawn_gloo(_dist_worker, out_path)
     got = np.load(out_path)
     X, Us = _low_rank_case(6, M=11)
     ref = mahalanobis_sq_distances(X, whitening_factors(Us))

@@ -7,12 +7,10 @@ per-sample terms, a rounding-level change, while a wrong weighting is an O(1) er
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import torch
-import torch.multiprocessing as mp
 
+from _gloo import spawn_gloo
 from _problems import assert_close_report, make
 from landscope import Problem
 from landscope.curvature import (
@@ -70,26 +68,10 @@ def _worker(rank: int, world_size: int, port: int, out_path: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not built")
 def test_two_gloo_processes_equal_single_process(tmp_path):
     out_path = str(tmp_path / "rank0.pt")
-    # The free port can be taken by another process between probing and binding (the suite runs
-    # under pytest-xdist): retry the rendezvous with a fresh port, re-raising a real failure.
-    for attempt in range(3):
-        try:
-            mp.spawn(_worker, args=(2, _free_port(), out_path), nprocs=2, join=True)
-            break
-        except mp.ProcessRaisedException as exc:
-            if attempt == 2 or (
-                "address" not in str(exc).lower() and "connect" not in str(exc).lower()
-            ):
-                raise
+    spawn_gloo(_worker, out_path)  # retries the rendezvous on a port taken meanwhile
     got = torch.load(out_path)
 
     problem, theta = make(CASE)
