@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from _dense_references import dense_pinv_sq_distances
 from _gloo import spawn_gloo
 from landscope.diffusion import (
     DiffusionMap,
@@ -21,18 +22,6 @@ from landscope.diffusion import (
     mahalanobis_sq_distances,
     whitening_factors,
 )
-
-
-def _dense_pinv_distances(X, covariances, rcond):
-    """eq. 2.5 with dense numpy.linalg.pinv, every pair by its own quadratic form."""
-    pinvs = [np.linalg.pinv(C, rcond=rcond, hermitian=True) for C in covariances]
-    M = len(X)
-    D = np.zeros((M, M))
-    for i in range(M):
-        for j in range(M):
-            d = X[i] - X[j]
-            D[i, j] = 0.5 * d @ (pinvs[i] + pinvs[j]) @ d
-    return D
 
 
 def _low_rank_case(seed=0, M=9, m=7, N=4, far=50.0):
@@ -54,7 +43,7 @@ def test_low_rank_pinv_distance_equals_dense_pinv(seed, block_entries):
     X, Us = _low_rank_case(seed)
     wf = whitening_factors(Us, cutoff=1e-12)
     D = mahalanobis_sq_distances(X, wf, block_entries=block_entries)
-    ref = _dense_pinv_distances(X, [U @ U.T for U in Us], rcond=1e-12)
+    ref = dense_pinv_sq_distances(X, [U @ U.T for U in Us], rcond=1e-12)
     assert np.abs(D - ref).max() <= 1e-10 * np.abs(ref).max()
     assert wf.ranks.tolist() == [4] * len(X)
 
@@ -64,7 +53,7 @@ def test_cutoff_and_fixed_rank_select_the_same_directions_as_dense_pinv():
     # dense pinv with rcond=0.05 and the fixed rank 2 agree with it to 1e-10.
     X, Us = _low_rank_case(2)
     Us = [U / np.linalg.norm(U, axis=0) * np.array([1.0, 0.3, 0.1, 0.03]) for U in Us]
-    ref = _dense_pinv_distances(X, [U @ U.T for U in Us], rcond=0.05)
+    ref = dense_pinv_sq_distances(X, [U @ U.T for U in Us], rcond=0.05)
     for wf in (whitening_factors(Us, cutoff=0.05), whitening_factors(Us, inverse="rank", rank=2)):
         D = mahalanobis_sq_distances(X, wf)
         assert np.abs(D - ref).max() <= 1e-10 * np.abs(ref).max()

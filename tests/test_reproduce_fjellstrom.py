@@ -57,9 +57,9 @@ def test_streamed_distances_equal_the_direct_pipeline(short_run):
     == numpy.linalg.pinv quadratic forms (eq. 2.5) on a few points.  The batched per-sample
     gradients round differently from the operator's (~1e-16); the pseudo-inverse amplifies that
     by up to lam_max / lam_min, i.e. 1e12 at cut-off 1e-12 (measured 2e-8) and 1e3 at 1e-3."""
+    from _dense_references import dense_pinv_sq_distances
     from landscope.curvature import NoiseCovarianceOperator
     from landscope.diffusion import mahalanobis_sq_distances, whitening_factors
-    from landscope.diffusion._distances import dense_pinv_sq_distances
 
     steps = trajectory_steps(short_run, 3)  # 10 points
     got = noise_sq_distances(short_run, steps, cutoffs=(1e-12, 1e-3), block=4)

@@ -44,7 +44,7 @@ q can be split over ``torch.distributed`` ranks (:func:`mahalanobis_sq_distances
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -469,18 +469,3 @@ def _blocks(ranks: np.ndarray, lo: int, hi: int, max_cols: int) -> list[tuple[in
     if hi > start:
         out.append((start, hi))
     return out
-
-
-def dense_pinv_sq_distances(
-    X: np.ndarray, covariances: Sequence[np.ndarray], rcond: float
-) -> np.ndarray:
-    """Reference for tests: eq. 2.5 with dense ``numpy.linalg.pinv`` (small m only)."""
-    X = np.asarray(X, dtype=np.float64)
-    pinvs = [np.linalg.pinv(C, rcond=rcond, hermitian=True) for C in covariances]
-    M = len(X)
-    D = np.zeros((M, M))
-    for i in range(M):
-        for j in range(M):
-            d = X[i] - X[j]
-            D[i, j] = 0.5 * d @ (pinvs[i] + pinvs[j]) @ d
-    return D
