@@ -25,6 +25,24 @@ __all__ = ["plot_eigvec_stats_results", "plot_overlaps_results", "plot_svd_resul
 _BLACK = PALETTE[7]
 
 
+def _draw_spacings(ax, spacings, *, bins: int) -> None:
+    """Histogram of unfolded spacings against the Wigner surmise (eq. 4.3) and Poisson."""
+    from landscope.spectra import wigner_surmise_pdf
+
+    ax.hist(
+        spacings,
+        bins=bins,
+        range=(0, 4),
+        density=True,
+        color=PALETTE[2],
+        alpha=0.7,
+        label="unfolded spacings",
+    )
+    grid = np.linspace(0, 4, 200)
+    ax.plot(grid, wigner_surmise_pdf(grid), color=_BLACK, label="Wigner surmise")
+    ax.plot(grid, np.exp(-grid), color=_BLACK, ls=":", label="Poisson")
+
+
 def _load(out_dir: Path, stem: str) -> dict[str, np.ndarray]:
     path = out_dir / f"{stem}.npz"
     if not path.exists():
@@ -53,7 +71,7 @@ def plot_svd_results(out_dir: str | Path) -> list[SavedFigure]:
     """Per weight matrix: histogram of the eigenvalues nu^2 / N against the fitted MP density
     (eq. 4.2) with outliers marked, and the unfolded spacings against the Wigner surmise (eq. 4.3)
     and Poisson; one figure per matrix plus an index in ``figures.json``."""
-    from landscope.spectra import marchenko_pastur_pdf, wigner_surmise_pdf
+    from landscope.spectra import marchenko_pastur_pdf
 
     out_dir = Path(out_dir)
     res = _results(out_dir)
@@ -109,18 +127,7 @@ def plot_svd_results(out_dir: str | Path) -> list[SavedFigure]:
             key = f"spacings/{name}"
             if key in arrays:
                 s = arrays[key]
-                ax2.hist(
-                    s,
-                    bins=30,
-                    range=(0, 4),
-                    density=True,
-                    color=PALETTE[2],
-                    alpha=0.7,
-                    label="unfolded spacings",
-                )
-                grid = np.linspace(0, 4, 200)
-                ax2.plot(grid, wigner_surmise_pdf(grid), color=_BLACK, label="Wigner surmise")
-                ax2.plot(grid, np.exp(-grid), color=_BLACK, ls=":", label="Poisson")
+                _draw_spacings(ax2, s, bins=30)
                 sp = m.get("spacing") or {}
                 if sp:
                     ax2.set_title(
@@ -269,7 +276,7 @@ def plot_overlaps_results(out_dir: str | Path) -> list[SavedFigure]:
 def plot_eigvec_stats_results(out_dir: str | Path) -> list[SavedFigure]:
     """Per analysed step: spectral density, spacings vs Wigner, Porter-Thomas p-values, IPR,
     weight product, layer shares, and the loss along eigenvectors vs the quadratic model."""
-    from landscope.spectra import unfolded_spacings, wigner_surmise_pdf
+    from landscope.spectra import unfolded_spacings
 
     out_dir = Path(out_dir)
     res = _results(out_dir)
@@ -297,18 +304,7 @@ def plot_eigvec_stats_results(out_dir: str | Path) -> list[SavedFigure]:
                 s = unfolded_spacings(
                     lam, window=sp["window"], trim=res["settings"]["spacing_trim"]
                 )
-                ax.hist(
-                    s,
-                    bins=40,
-                    range=(0, 4),
-                    density=True,
-                    color=PALETTE[2],
-                    alpha=0.7,
-                    label="unfolded spacings",
-                )
-                g = np.linspace(0, 4, 200)
-                ax.plot(g, wigner_surmise_pdf(g), color=_BLACK, label="Wigner surmise")
-                ax.plot(g, np.exp(-g), color=_BLACK, ls=":", label="Poisson")
+                _draw_spacings(ax, s, bins=40)
                 ax.set_title(f"KS p (Wigner) = {sp['p_wigner']:.2g}")
                 ax.legend(fontsize=7)
             ax.set_xlabel("unfolded spacing s")
