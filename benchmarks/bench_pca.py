@@ -93,18 +93,37 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def limit_threads(n: int) -> dict:
+    """The same number of threads for torch and for every BLAS / OpenMP pool numpy, scipy and
+    scikit-learn load (threadpoolctl), so that no method gets more cores than another; returns
+    the threads each side ended up with."""
+    import sklearn.decomposition  # noqa: F401  (load its pools before limiting them)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(limits=n)
+    pools = threadpool_info()
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "blas_threads": max((p["num_threads"] for p in pools), default=0),
+    }
+
+
 def _worker(method: str, path: str, T: int, P: int, out: str) -> None:
-    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    threads = limit_threads(int(os.environ.get("BENCH_THREADS", "2")))
     from landscope.trajectory import TrajectoryPCA
 
     t0 = time.perf_counter()
     if method.startswith("landscope"):
         X = ColumnFile(path, T, P)
-        kind = "randomized" if method.endswith("randomized") else "exact"
+        if method.endswith("in_memory"):  # the same matrix as scikit-learn gets, load not timed
+            X = np.ascontiguousarray(X[:, 0:P])
+            t0 = time.perf_counter()
+        kind = "randomized" if "randomized" in method else "exact"
         pca = TrajectoryPCA(K, method=kind, random_state=0).fit_matrix(X)
         variances, comps = pca.explained_variance_, pca.components_
         seconds = time.perf_counter() - t0
-        extra = {"passes": pca.passes_}
+        extra = {"passes": pca.passes_, "n_iter": getattr(pca, "n_iter_", None)}
     elif method == "unit_one_pass":
         X = ColumnFile(path, T, P)
         G = torch.zeros(T, T, dtype=torch.float64)
@@ -126,6 +145,7 @@ def _worker(method: str, path: str, T: int, P: int, out: str) -> None:
         # sklearn divides by T - 1; ours (eq. 3.3) by T
         variances = pca.explained_variance_ * (T - 1) / T
         comps, extra = pca.components_.astype(np.float64), {}
+    extra = {**extra, **threads}
     rss = _peak_rss()
     np.savez(
         out,
@@ -160,6 +180,7 @@ METHODS = (
     "unit_one_pass",
     "landscope_exact",
     "landscope_randomized",
+    "landscope_randomized_in_memory",
     "sklearn_full",
     "sklearn_randomized",
 )
@@ -187,7 +208,7 @@ def large_case(T: int, P: int, only: tuple[str, ...] = METHODS, previous: dict |
         if r["variances"].size:
             row.update(accuracy(ref, r))
         rows[method] = row
-    for method in ("landscope_exact", "landscope_randomized"):
+    for method in ("landscope_exact", "landscope_randomized", "landscope_randomized_in_memory"):
         twin = "sklearn_full" if method.endswith("exact") else "sklearn_randomized"
         rows[method]["time_vs_sklearn"] = rows[method]["seconds"] / rows[twin]["seconds"]
         rows[method]["time_vs_unit"] = rows[method]["seconds"] / rows["unit_one_pass"]["seconds"]
@@ -262,19 +283,26 @@ def markdown(result: dict) -> str:
         f"## {lg['T']} snapshots x {lg['P']:,} parameters ({lg['matrix_mb']:.0f} MB float32), "
         f"top {K} components",
         "",
-        "TrajectoryPCA streams the matrix from a file in 64 MB column blocks; scikit-learn holds "
+        "TrajectoryPCA streams the matrix from a file in 64 MB column blocks (the "
+        "``_in_memory`` row: from the same in-memory array scikit-learn gets); scikit-learn holds "
         "it in memory (load not timed).  One run each, in its own process; peak memory is the "
         "process' maximum resident set (VmHWM; the Python interpreter with torch imported is "
-        "~300 MB).  Rows marked * are from the previous run of the same seeded matrix.",
+        "~300 MB).  Rows marked * are from the previous run of the same seeded matrix.  "
+        "Threads: torch / BLAS pools of the method's process (threadpoolctl); '?' where the run "
+        "predates that record (those ran numpy's OpenBLAS at its default, 2 threads here).  "
+        "Randomized methods: the same power iterations (scikit-learn's 'auto' rule, which "
+        "TrajectoryPCA's n_iter='auto' follows) and 10 oversamples.",
         "",
-        "| method | seconds | x sklearn (same kind) | x one read+Gram pass | peak memory (MB) | "
-        "max rel. variance error | min abs(overlap) |",
-        "|---|---|---|---|---|---|---|",
+        "| method | seconds | threads | x sklearn (same kind) | x one read+Gram pass | "
+        "peak memory (MB) | max rel. variance error | min abs(overlap) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in lg["methods"].items():
         star = "*" if r.get("from_previous_run") else ""
+        threads = f"{r.get('torch_threads', '?')} / {r.get('blas_threads', '?')}"
         lines.append(
-            f"| {name}{star} | {r['seconds']:.2f} | {r.get('time_vs_sklearn', float('nan')):.2f} | "
+            f"| {name}{star} | {r['seconds']:.2f} | {threads} | "
+            f"{r.get('time_vs_sklearn', float('nan')):.2f} | "
             f"{r.get('time_vs_unit', float('nan')):.2f} | {r['peak_rss_mb']:.0f} | "
             f"{r.get('max_rel_variance_error', float('nan')):.2g} | "
             f"{r.get('min_component_overlap', float('nan')):.6f} |"
@@ -325,7 +353,7 @@ def main() -> None:
         "--keep-medium", action="store_true", help="take the medium case from the results file"
     )
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    limit_threads(args.threads)
     os.environ["BENCH_THREADS"] = str(args.threads)
     before = machine()
     RESULTS.mkdir(exist_ok=True)

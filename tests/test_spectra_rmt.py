@@ -23,7 +23,6 @@ from landscope.spectra import (
     marchenko_pastur_pdf,
     neighbour_average,
     overlap_summary,
-    pca_basis,
     porter_thomas_pvalues,
     remove_bulk,
     singular_matrices,
@@ -217,16 +216,6 @@ def test_layer_overlaps_equal_padded_vectors():
     torch.testing.assert_close(
         layer_overlaps(full, layer, slice(3, 7)), abs_overlaps(full, padded, normalize=False)
     )
-
-
-def test_pca_basis_matches_the_covariance_eigendecomposition():
-    x = _gaussian(40, 6, 1.0, 10) * torch.tensor([5.0, 3, 2, 1, 0.5, 0.1], dtype=torch.float64)
-    comps, var = pca_basis(x)
-    evals, evecs = np.linalg.eigh(np.cov(x.numpy().T))
-    np.testing.assert_allclose(var.numpy(), evals[::-1], rtol=1e-10)
-    proj = comps.T @ comps  # all 6 components: the identity projector
-    torch.testing.assert_close(proj, torch.eye(6, dtype=torch.float64))
-    np.testing.assert_allclose(np.abs(comps[0].numpy() @ evecs[:, -1]), 1.0, rtol=1e-10)
 
 
 # --- eigenvector statistics (sec. 7.5, 7.6) -------------------------------------------------

@@ -98,6 +98,48 @@ def test_randomized_agrees_with_exact(seed):
     np.testing.assert_array_equal(again.fit_matrix(X).components_, rand.components_)
 
 
+@pytest.mark.parametrize("center", [True, False])
+def test_randomized_centring_by_rank_one_corrections(center):
+    """The randomized products run on uncentred blocks with the mean subtracted as rank-one
+    corrections: with an offset 1000x the trajectory's spread (float64) they still agree with the
+    exact PCA of the centred (or, center=False, uncentred) matrix to 1e-6, as without offset."""
+    X = _trajectory(3, T=60, P=200) + 1e3
+    exact = TrajectoryPCA(5, center=center).fit_matrix(X)
+    rand = TrajectoryPCA(5, method="randomized", center=center, block_columns=41).fit_matrix(X)
+    np.testing.assert_allclose(rand.explained_variance_, exact.explained_variance_, rtol=1e-6)
+    np.testing.assert_allclose(rand.total_variance_, exact.total_variance_, rtol=1e-10)
+    np.testing.assert_allclose(rand.mean_, exact.mean_, rtol=1e-12)
+    _assert_components(rand.components_, exact.components_.T, 1e-6)
+
+
+def test_randomized_float32_snapshots_keep_float32_precision():
+    """float32 snapshots (as a run stores them) are multiplied in float32: against the exact
+    float64 PCA of the same float32 values, variances agree to 1e-4 relative and components to
+    1e-5 in |overlap|.  The bound: float32 rounding is 6e-8 of ||w|| per entry, the offset here
+    is ~20x the spread, and sums over 200 columns grow it by at most ~sqrt(200): ~2e-5."""
+    X = (_trajectory(5, T=60, P=200) + 20.0).astype(np.float32)
+    exact = TrajectoryPCA(5).fit_matrix(X.astype(np.float64))
+    rand = TrajectoryPCA(5, method="randomized", block_columns=64).fit_matrix(X)
+    assert rand.components_.dtype == np.float64
+    np.testing.assert_allclose(rand.explained_variance_, exact.explained_variance_, rtol=1e-4)
+    np.testing.assert_allclose(rand.total_variance_, exact.total_variance_, rtol=1e-5)
+    _assert_components(rand.components_, exact.components_.T, 1e-5)
+    # the exact method reads float32 the same as float64
+    np.testing.assert_allclose(
+        TrajectoryPCA(5).fit_matrix(X).explained_variance_, exact.explained_variance_, rtol=1e-12
+    )
+
+
+def test_power_iterations_auto_is_sklearns_rule():
+    X = _trajectory(0, T=60, P=200)
+    assert TrajectoryPCA(5, method="randomized").fit_matrix(X).n_iter_ == 7  # 5 < 0.1 * 60
+    assert TrajectoryPCA(6, method="randomized").fit_matrix(X).n_iter_ == 4
+    pca = TrajectoryPCA(5, method="randomized", n_iter=2).fit_matrix(X)
+    assert pca.n_iter_ == 2 and pca.passes_ == 4  # sketch, 2 power iterations, projection
+    with pytest.raises(ValueError, match="n_iter"):
+        TrajectoryPCA(5, method="randomized", n_iter=-1).fit_matrix(X)
+
+
 def test_updates_target_is_pca_of_differences():
     X = _trajectory(4)
     a = TrajectoryPCA(4, target="updates").fit_matrix(X)

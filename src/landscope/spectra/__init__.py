@@ -29,7 +29,6 @@ from landscope.spectra._overlaps import (
     abs_overlaps,
     layer_overlaps,
     overlap_summary,
-    pca_basis,
 )
 from landscope.spectra._singular import (
     CONV_RESHAPES,
@@ -79,7 +78,6 @@ __all__ = [
     "abs_overlaps",
     "layer_overlaps",
     "overlap_summary",
-    "pca_basis",
     # Hessian eigenvector statistics: Haink sec. 7.5-7.6, eq. 7.2, 7.6-7.9
     "inverse_participation_ratio",
     "layer_concentration",

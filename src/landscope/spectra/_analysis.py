@@ -31,7 +31,7 @@ from landscope.spectra._eigvec_stats import (
 )
 from landscope.spectra._marchenko_pastur import TW1_QUANTILES, MarchenkoPastur
 from landscope.spectra._outliers import ZERO_RTOL
-from landscope.spectra._overlaps import abs_overlaps, layer_overlaps, overlap_summary, pca_basis
+from landscope.spectra._overlaps import abs_overlaps, layer_overlaps, overlap_summary
 from landscope.spectra._singular import remove_bulk, singular_matrices, weight_matrices
 from landscope.spectra._spacing import spacing_test
 
@@ -373,13 +373,15 @@ def run_overlaps_analysis(
         steps = steps[-settings.pca_snapshots :]
     if len(steps) < 3:
         raise ValueError(f"need at least 3 recorded snapshots up to step {step}, got {len(steps)}")
-    from landscope.runs import Series
+    from landscope.trajectory import TrajectoryPCA
 
-    snaps = torch.as_tensor(run.read(Series.PARAMS, steps=steps, columns=slot.slice)).to(
-        torch.float64
-    )
-    pw, var_w = pca_basis(snaps)
-    pv, var_v = pca_basis(snaps.diff(dim=0))
+    # eq. 3.3-3.5 on the weights and on the updates v(t) = w(t+1) - w(t) of this parameter
+    pcas = {
+        target: TrajectoryPCA(target=target, params=pname, steps=steps).fit(run)
+        for target in ("weights", "updates")
+    }
+    pw, var_w = (torch.from_numpy(pcas["weights"].components_), pcas["weights"].explained_variance_)
+    pv, var_v = (torch.from_numpy(pcas["updates"].components_), pcas["updates"].explained_variance_)
 
     # the layer's Hessian block, dense
     evals, evecs = hessian_eigh(train, theta, indices=idx, params=pname, max_params=slot.numel)
@@ -395,8 +397,8 @@ def run_overlaps_analysis(
     arrays.update(
         hessian_eigenvalues=evals.cpu().numpy(),
         singular_values=mp.singular_values_,
-        variances_weights=var_w.numpy(),
-        variances_updates=var_v.numpy(),
+        variances_weights=var_w,
+        variances_updates=var_v,
         pca_steps=np.asarray(steps),
     )
     network = None

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["abs_overlaps", "layer_overlaps", "overlap_summary", "pca_basis"]
+__all__ = ["abs_overlaps", "layer_overlaps", "overlap_summary"]
 
 
 def _rows(x, name: str) -> torch.Tensor:
@@ -83,27 +83,6 @@ def layer_overlaps(full, layer, index) -> torch.Tensor:
         )
     dtype = torch.promote_types(sub.dtype, layer.dtype)
     return (sub.to(dtype) @ layer.to(device=sub.device, dtype=dtype).T).abs()
-
-
-def pca_basis(snapshots, n_components: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Principal components of a (T, P) snapshot matrix by SVD of the centred rows (Haink eq. 3.3-3.5).
-
-    A small helper for the overlap maps (T is a few hundred rows here); the trajectory package's
-    PCA streams long trajectories from a run.
-
-    Returns:
-        ``(components (k, P) unit rows, variances (k,))`` in decreasing variance,
-        ``variance_i = s_i^2 / (T - 1)``; k = min(T - 1, P, n_components).
-    """
-    x = _rows(snapshots, "snapshots")
-    if x.shape[0] < 2:
-        raise ValueError(f"need at least 2 snapshots for a PCA, got {x.shape[0]}")
-    xc = x - x.mean(0, keepdim=True)
-    _, s, vh = torch.linalg.svd(xc, full_matrices=False)
-    k = min(x.shape[0] - 1, x.shape[1])
-    if n_components is not None:
-        k = min(k, int(n_components))
-    return vh[:k], s[:k] ** 2 / (x.shape[0] - 1)
 
 
 def overlap_summary(o, *, band: int | None = None, top: int = 10) -> dict:

@@ -16,9 +16,15 @@ G = Xc Xc^T / T, and p_i = Xc^T u_i / sqrt(T sigma_i^2) for G's eigenvectors u_i
   exact inside the block, and X is read once.  A second pass over the blocks forms the k
   components.  Cost 2 T^2 P + 2 T k P flops, memory T x block + T^2 + k P.
 - ``method="randomized"``: the randomized range finder (Halko, Martinsson & Tropp 2011, alg. 4.4,
-  with ``n_iter`` power iterations) on Xc, each product a pass over the column blocks:
-  2 (n_iter + 2) T l P flops for l = k + ``n_oversamples``, cheaper than the Gram matrix when
-  l << T.  Memory T x block + l P.
+  with ``n_iter`` power iterations) on Xc: 2 (n_iter + 1) T l P flops for l = k +
+  ``n_oversamples``, cheaper than the Gram matrix when l << T, in n_iter + 2 passes (each power
+  iteration Q <- orth(Xc Xc^T Q) reads a block once and uses it for both products).  Memory
+  T x block + l P.  The products with X run in X's own precision (float32 snapshots: float32
+  BLAS, twice the speed and half the memory traffic of float64; the T x l and l x l matrices,
+  the QR and eigh steps are float64) and on the *uncentred* blocks, the centring applied as
+  rank-one corrections (Xc^T Q = X^T Q - <w> (1^T Q), Xc Z = X Z - 1 (<w>^T Z)), so no block
+  is copied.  In float32 the results are as precise as float32 data can be: relative errors
+  about 1e-7 times ||<w>|| / ||Xc|| per entry.
 
 Why blocks of columns and not of rows (``run.iter_thetas``): G needs the product of every pair of
 time rows, so blocks of rows would re-read X about T / rows / 2 times; a block of columns gives its
@@ -46,7 +52,7 @@ __all__ = ["SigmaHessianRelation", "TrajectoryPCA", "h_cross", "sigma_vs_hessian
 Target = Literal["weights", "updates", "recorded_updates"]
 Method = Literal["exact", "randomized"]
 
-#: Bytes of one streamed block (T x block columns, float64) when ``block_columns`` is None.
+#: Bytes of one streamed block (T x block columns, as float64) when ``block_columns`` is None.
 BLOCK_BYTES = 64 * 2**20
 
 
@@ -72,8 +78,7 @@ class _MatrixSource:
         self.steps = np.arange(self.num_rows)
 
     def block(self, c0: int, c1: int) -> np.ndarray:
-        b = np.asarray(self.X[:, c0:c1], dtype=np.float64)
-        return np.diff(b, axis=0) if self.diff else b
+        return _native(self.X[:, c0:c1], self.diff)
 
 
 class _RunSource:
@@ -108,8 +113,21 @@ class _RunSource:
             cols: Any = slice(sel.slice.start + c0, sel.slice.start + c1)
         else:
             cols = sel.index[c0:c1].numpy()
-        b = np.asarray(self.run.read(self.series, steps=self.read_steps, columns=cols), np.float64)
-        return np.diff(b, axis=0) if self.diff else b
+        return _native(self.run.read(self.series, steps=self.read_steps, columns=cols), self.diff)
+
+
+def _native(block: Any, diff: bool) -> np.ndarray:
+    """A (T, b) block as a float32 or float64 array (other floats become float64), not copied
+    when it already is one; ``diff``: its consecutive row differences (in the same precision)."""
+    b = np.asarray(block)
+    if b.dtype not in (np.float32, np.float64):
+        b = b.astype(np.float64)
+    return np.diff(b, axis=0) if diff else b
+
+
+def _column_means(block: np.ndarray) -> np.ndarray:
+    """(b,) float64 time means of a (T, b) block, accumulated in float64."""
+    return np.mean(block, axis=0, dtype=np.float64)
 
 
 def _block_edges(source: Any, block_columns: int | None) -> list[tuple[int, int]]:
@@ -147,9 +165,11 @@ class TrajectoryPCA:
         center: subtract the time mean (eq. 3.3); ``False`` gives the uncentred second moment.
         block_columns: columns per streamed block (default: blocks of about 64 MB, whole store
             chunks); memory is T x block_columns doubles.
-        n_oversamples, n_iter: randomized method: extra random vectors and power iterations.
+        n_oversamples, n_iter: randomized method: extra random vectors and power iterations
+            (``"auto"``: scikit-learn's rule, 7 when k < 0.1 min(T, P), else 4).
         random_state: seed of the randomized method's Gaussian test matrix.
-        device: where the products run (``"cpu"``, ``"cuda"``); float64 throughout.
+        device: where the products run (``"cpu"``, ``"cuda"``).  Exact: float64 throughout.
+            Randomized: products with X in X's precision, the rest float64 (module docstring).
 
     Attributes (after fit):
         explained_variance_: (k,) sigma_i^2, decreasing (eq. 3.4, population variance 1/T).
@@ -162,7 +182,8 @@ class TrajectoryPCA:
         mean_: (P,) the time mean <w>.
         steps_: (T,) the recorded steps of the rows (for updates: the later step of each pair).
         n_samples_, n_features_: T and P.
-        seconds_: wall time of the fit; passes_: streamed passes over X.
+        seconds_: wall time of the fit; passes_: streamed passes over X; n_iter_: power
+            iterations used (randomized).
 
     Examples:
         >>> X = np.outer(np.arange(5.0), [3.0, 4.0]) + 1.0   # a straight line in 2-d
@@ -186,7 +207,7 @@ class TrajectoryPCA:
         center: bool = True,
         block_columns: int | None = None,
         n_oversamples: int = 10,
-        n_iter: int = 4,
+        n_iter: int | Literal["auto"] = "auto",
         random_state: int = 0,
         device: str | torch.device = "cpu",
     ):
@@ -248,6 +269,11 @@ class TrajectoryPCA:
             )
         if self.method not in ("exact", "randomized"):
             raise ValueError(f"method must be 'exact' or 'randomized', got {self.method!r}")
+        n_iter = self.n_iter
+        if n_iter != "auto" and (
+            isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0
+        ):
+            raise ValueError(f"n_iter must be 'auto' or a non-negative integer, got {n_iter!r}")
         k = self.n_components
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise ValueError(f"n_components must be a positive integer or None, got {k!r}")
@@ -292,12 +318,13 @@ class TrajectoryPCA:
         return self
 
     def _centred(self, source, c0, c1, dev) -> torch.Tensor:
+        """Block [c0, c1) as float64 on ``dev``, centred (first pass: records the mean)."""
         block = source.block(c0, c1)
+        B = torch.from_numpy(block).to(dev, torch.float64, copy=True)
         if self.center:
-            mean = block.mean(axis=0)
-            self.mean_[c0:c1] = mean
-            block = block - mean
-        return torch.from_numpy(np.ascontiguousarray(block)).to(dev)
+            self.mean_[c0:c1] = _column_means(block)
+            B -= torch.from_numpy(self.mean_[c0:c1]).to(dev)
+        return B
 
     def _exact(self, source, edges, k, dev):
         T = source.num_rows
@@ -328,45 +355,78 @@ class TrajectoryPCA:
         return (evals / T).cpu().numpy(), components, scores, total
 
     def _block_again(self, source, c0, c1, dev) -> torch.Tensor:
-        block = source.block(c0, c1)
+        B = torch.from_numpy(source.block(c0, c1)).to(dev, torch.float64, copy=True)
         if self.center:
-            block = block - self.mean_[c0:c1]
-        return torch.from_numpy(np.ascontiguousarray(block)).to(dev)
+            B -= torch.from_numpy(self.mean_[c0:c1]).to(dev)
+        return B
+
+    def _raw(self, source, c0, c1, dev, work: torch.dtype | None = None) -> torch.Tensor:
+        """Block [c0, c1) uncentred, in its own precision (or ``work``), on ``dev``; on the CPU
+        not copied when it already is float32 / float64."""
+        B = torch.from_numpy(source.block(c0, c1)).to(dev)
+        return B if work is None else B.to(work)
 
     def _randomized(self, source, edges, k, dev):
         T, P = source.num_rows, source.num_cols
         ell = min(k + self.n_oversamples, T)
+        n_iter = self._power_iterations(k, T, P)
         gen = torch.Generator(device="cpu").manual_seed(int(self.random_state))
-        # range finder on the column space of Xc (R^T): Y = Xc Omega, one pass
-        Y = torch.zeros(T, ell, dtype=torch.float64, device=dev)
+        f64 = torch.float64
+        # range finder on the column space of Xc: Y = Xc Omega = X Omega - 1 (<w>^T Omega)
+        Y = torch.zeros(T, ell, dtype=f64, device=dev)
         total = 0.0
+        work = None  # the products' precision: that of the first block
         for c0, c1 in edges:
-            B = self._centred(source, c0, c1, dev)
-            omega = torch.randn(c1 - c0, ell, generator=gen, dtype=torch.float64).to(dev)
-            Y.addmm_(B, omega)
-            total += float((B * B).sum())
+            block = source.block(c0, c1)
+            B = torch.from_numpy(block).to(dev)
+            B = B if work is None else B.to(work)
+            work = B.dtype
+            # the block's mean and its centred sum of squares sum_t (x_tj - m_j)^2 =
+            # sum_t x_tj^2 - T m_j^2, both accumulated in float64 on the host array (numpy's
+            # float64 reductions cost about nothing beside the read here; torch's dtype-converting
+            # reductions over the strided time axis cost 3x a power-iteration pass)
+            m = _column_means(block) if self.center else np.zeros(c1 - c0)
+            self.mean_[c0:c1] = m
+            squares = np.einsum("ij,ij->j", block, block, dtype=np.float64)
+            total += float(np.sum(squares - block.shape[0] * m * m))
+            mean = torch.from_numpy(m).to(dev)
+            omega = torch.randn(c1 - c0, ell, generator=gen, dtype=B.dtype).to(dev)
+            Y += (B @ omega).to(f64) - (mean @ omega.to(f64))[None, :]
         self.passes_ += 1
         Q = torch.linalg.qr(Y).Q
-        for _ in range(self.n_iter):  # power iterations: Q <- orth(Xc Xc^T Q), one pass each
+        for _ in range(n_iter):  # Q <- orth(Xc Xc^T Q): one read of each block, two products
             Y = torch.zeros_like(Q)
+            ones_q = Q.sum(dim=0)  # 1^T Q
+            q = Q.to(work)
             for c0, c1 in edges:
-                B = self._block_again(source, c0, c1, dev)
-                Y.addmm_(B, B.T @ Q)
+                B = self._raw(source, c0, c1, dev, work)
+                mean = torch.from_numpy(self.mean_[c0:c1]).to(dev)
+                Z = (B.T @ q).to(f64) - mean[:, None] * ones_q[None, :]  # Xc_b^T Q
+                Y += (B @ Z.to(B.dtype)).to(f64) - (mean @ Z)[None, :]  # Xc_b Xc_b^T Q
             self.passes_ += 1
             Q = torch.linalg.qr(Y).Q
-        # B = Q^T Xc (ell x P), its SVD via the ell x ell Gram matrix
-        Bq = np.empty((ell, P))
+        # Bq = Q^T Xc (ell x P), then its SVD through the ell x ell Gram matrix
+        Bq = torch.empty(ell, P, dtype=f64, device=dev)
+        ones_q = Q.sum(dim=0)
+        q = Q.to(work)
         for c0, c1 in edges:
-            B = self._block_again(source, c0, c1, dev)
-            Bq[:, c0:c1] = (Q.T @ B).cpu().numpy()
+            B = self._raw(source, c0, c1, dev, work)
+            mean = torch.from_numpy(self.mean_[c0:c1]).to(dev)
+            Bq[:, c0:c1] = ((B.T @ q).to(f64) - mean[:, None] * ones_q[None, :]).T
         self.passes_ += 1
-        Bt = torch.from_numpy(Bq).to(dev)
-        evals, W = torch.linalg.eigh(Bt @ Bt.T)
+        evals, W = torch.linalg.eigh(Bq @ Bq.T)
         evals, W = evals.flip(0)[:k].clamp_min(0), W.flip(1)[:, :k]
         s = evals.sqrt()
-        components = ((W / s).T @ Bt).cpu().numpy()
+        components = ((W / s).T @ Bq).cpu().numpy()
         scores = ((Q @ W) * s).cpu().numpy()
+        self.n_iter_ = n_iter
         return (evals / T).cpu().numpy(), components, scores, total / T
+
+    def _power_iterations(self, k: int, T: int, P: int) -> int:
+        """``n_iter``, or for ``"auto"`` scikit-learn's rule: 7 when k < 0.1 min(T, P), else 4."""
+        if self.n_iter == "auto":
+            return 7 if k < 0.1 * min(T, P) else 4
+        return int(self.n_iter)
 
     # --- use ------------------------------------------------------------------------------------
     def transform(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
