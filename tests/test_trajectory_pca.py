@@ -374,6 +374,26 @@ def test_analyses_write_the_contract(tiny_run, tmp_path):
         assert z["network_loss"][2] == pytest.approx(train.loss(a * theta).item(), rel=1e-12)
 
 
+def test_drift_on_the_whole_network_has_one_scaling_curve(tiny_run, tmp_path):
+    """layer=None: the group is the network, so L(alpha w) is evaluated and drawn once (the
+    results still answer for "group", with the network's numbers)."""
+    from landscope.plotting import plot_drift_results
+
+    res = run_drift_analysis(
+        tiny_run,
+        DriftSettings(hessian_k=0, line_points=3, scale_points=4),
+        tmp_path / "drift",
+        progress=False,
+    )
+    assert res["scaling"]["group_is_network"] is True
+    assert res["scaling"]["group"] == res["scaling"]["network"]
+    with np.load(tmp_path / "drift" / "scaling.npz") as z:
+        assert "group_alpha" not in z.files and z["network_alpha"].size == 4
+    figures = plot_drift_results(tmp_path / "drift")
+    scaling = [f for f in figures if f.file.startswith("drift_loss_scaling")]
+    assert len(scaling) == 1 and "all weights are multiplied" in scaling[0].caption
+
+
 def test_cli_pca_and_drift(tiny_run, tmp_path):
     from typer.testing import CliRunner
 

@@ -279,11 +279,13 @@ def plot_drift_results(out_dir: str | os.PathLike) -> list[SavedFigure]:
             )
         )
         scaling = _load(out_dir, "scaling")
-        fig = new_figure(6.4, 3.2)
-        axes = fig.subplots(1, 2, sharey=False)
-        for ax, name, title in zip(
-            axes, ("group", "network"), (group, "whole network"), strict=True
-        ):
+        # one panel when the analysed group is the whole network (no group_* curves saved)
+        panels = [("network", "whole network")]
+        if "group_alpha" in scaling:
+            panels.insert(0, ("group", group))
+        fig = new_figure(3.2 * len(panels), 3.2)
+        axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=False))
+        for ax, (name, title) in zip(axes, panels, strict=True):
             a = scaling[f"{name}_alpha"]
             ax.semilogy(a, scaling[f"{name}_loss"], color=PALETTE[0], label="loss")
             pen = scaling[f"{name}_penalty"]
@@ -301,8 +303,13 @@ def plot_drift_results(out_dir: str | os.PathLike) -> list[SavedFigure]:
                 fig,
                 out_dir,
                 "drift_loss_scaling",
-                "Training loss when the layer's (left) or all (right) weights are multiplied by "
-                "alpha (eq. 6.14 predicts an exponential decay for a network at 100% training "
+                (
+                    "Training loss when the layer's (left) or all (right) weights are multiplied "
+                    "by alpha"
+                    if len(panels) == 2
+                    else "Training loss when all weights are multiplied by alpha"
+                )
+                + " (eq. 6.14 predicts an exponential decay for a network at 100% training "
                 "accuracy); dashed: with the weight-decay term, which grows as alpha^2.",
                 "Haink Fig. 6.7",
             )

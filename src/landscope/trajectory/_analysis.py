@@ -483,7 +483,10 @@ def run_drift_analysis(
     deltas = np.linspace(-span, span, settings.line_points)
     alphas = np.linspace(settings.scale_min, settings.scale_max, settings.scale_points)
     w_last = selection.restrict(theta_last)
-    scaled = {"group": selection, "network": None}
+    # L(alpha w) of the group and of the whole network; the same curve when the group is the
+    # whole network, then evaluated (and drawn) once
+    group_is_network = selection.size == theta_last.numel()
+    scaled = ("network",) if group_is_network else ("group", "network")
     jobs = [("line", float(dl)) for dl in deltas] + [
         (name, float(a)) for name in scaled for a in alphas
     ]
@@ -509,7 +512,7 @@ def run_drift_analysis(
         },
     )
     scale_arrays = {}
-    for name in ("group", "network"):
+    for name in scaled:
         c = np.asarray(curves[name])
         scale_arrays.update(
             {
@@ -519,7 +522,11 @@ def run_drift_analysis(
                 f"{name}_penalty": c[:, 3],
             }
         )
-    save_arrays(out_dir / "scaling", scale_arrays, {"weight_decay": wd})
+    save_arrays(
+        out_dir / "scaling",
+        scale_arrays,
+        {"weight_decay": wd, "group_is_network": group_is_network},
+    )
     reg = line[:, 1] + line[:, 3]
     i_min = int(np.argmin(reg))
     results["line"] = {
@@ -534,7 +541,7 @@ def run_drift_analysis(
         "loss_min": float(reg[i_min]),
     }
     scale_summary = {}
-    for name in ("group", "network"):
+    for name in scaled:
         a, L, pen = (scale_arrays[f"{name}_{q}"] for q in ("alpha", "loss", "penalty"))
         total = L + pen
         above = a > 1.0
@@ -547,7 +554,9 @@ def run_drift_analysis(
             "exp_fit": _exp_fit(a[above], L[above]),
             "power_fit_total": _power_fit(a[a >= 0.5 * a.max()], total[a >= 0.5 * a.max()]),
         }
-    results["scaling"] = scale_summary
+    if group_is_network:
+        scale_summary["group"] = scale_summary["network"]
+    results["scaling"] = {**scale_summary, "group_is_network": group_is_network}
     summary.update(
         {
             "line_delta_min_over_travel": results["line"]["delta_min_over_travel"],
