@@ -329,3 +329,69 @@ def test_training_threads_are_set_recorded_and_restored(tmp_path):
     run = train(cfg, tmp_path / "run", progress=False)
     assert run.meta["versions"]["torch_num_threads"] == str(target)
     assert torch.get_num_threads() == before
+
+
+# --- init.from_run: starting from another run's weights -------------------------------------
+def test_init_from_run_starts_at_that_runs_weights(tmp_path):
+    """Run B with ``init.from_run: A`` starts exactly at A's last weights (step 0 of B equals
+    A's last recorded theta, bitwise) and at A's first weights with ``from_step: init``."""
+    run_a = train(_config(), tmp_path / "a", progress=False)
+    last_a = run_a.theta("last", dtype=torch.float64)
+    run_b = train(
+        _config(init={"from_run": str(tmp_path / "a")}, seed=11), tmp_path / "b", progress=False
+    )
+    assert torch.equal(run_b.theta("init", dtype=torch.float64), last_a)
+    assert not torch.equal(run_b.theta("last", dtype=torch.float64), last_a)  # it trained on
+    from landscope.config import build_problems
+
+    train_c, _ = build_problems(
+        _config(init={"from_run": str(tmp_path / "a"), "from_step": "init"})
+    )
+    assert torch.equal(
+        train_c.theta_from_model().double(), run_a.theta("init", dtype=torch.float64)
+    )
+
+
+def test_init_from_run_errors_name_the_field(tmp_path):
+    from landscope.config import build_problems
+
+    train(_config(), tmp_path / "a", progress=False)
+    with pytest.raises(ConfigError, match=r"init\.from_run: .*nope"):
+        build_problems(_config(init={"from_run": str(tmp_path / "nope")}))
+    wider = _config(
+        model={"name": "mlp", "options": {"widths": [7]}}, init={"from_run": str(tmp_path / "a")}
+    )
+    with pytest.raises(
+        ConfigError, match=r"init\.from_run: .*different parameter layout.*\(5, 4\)"
+    ):
+        build_problems(wider)
+    with pytest.raises(ConfigError, match=r"init\.from_step: .*999"):
+        build_problems(_config(init={"from_run": str(tmp_path / "a"), "from_step": 999}))
+
+
+def test_loss_options_reach_the_sequence_loss():
+    """``loss_options: {average: sequences}`` builds a SequenceCrossEntropy averaging per
+    sequence; options on a loss that takes none, or unknown ones, name the field."""
+    from landscope.config import build_problems
+    from landscope.problem import SequenceCrossEntropy
+
+    cfg = {
+        "seed": 0,
+        "data": {
+            "name": "markov_sequences",
+            "options": {"targets": "sequence", "num_sequences": 20, "length": 5},
+        },
+        "model": {"name": "tiny_gpt", "options": {"embed": 8, "layers": 1}},
+        "loss": "token_cross_entropy",
+        "loss_options": {"average": "sequences"},
+    }
+    problem, _ = build_problems(cfg)
+    loss = problem._per_sample_loss
+    assert isinstance(loss, SequenceCrossEntropy) and loss.average == "sequences"
+    assert loss.shift is False
+    with pytest.raises(ConfigError, match="loss_options: loss 'cross_entropy' takes no options"):
+        load_config(_config(loss_options={"average": "sequences"}))
+    with pytest.raises(ConfigError, match=r"loss_options: unknown option\(s\) \['mean'\]"):
+        load_config({**cfg, "loss_options": {"mean": 1}})
+    with pytest.raises(ConfigError, match=r"loss_options\.average must be"):
+        load_config({**cfg, "loss_options": {"average": "words"}})

@@ -4,6 +4,7 @@ from landscope.config._build import (
     build_dataset,
     build_model,
     build_problems,
+    load_run_weights,
     resolve_device,
     resolve_dtype,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "build_dataset",
     "build_model",
     "build_problems",
+    "load_run_weights",
     "load_config",
     "resolve_device",
     "resolve_dtype",

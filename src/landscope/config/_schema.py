@@ -87,13 +87,24 @@ class ModelConfig(_Strict):
 
 
 class InitConfig(_Strict):
-    """Named initialization of weights and biases (Fjellstrom Table 5 set)."""
+    """Named initialization of weights and biases (Fjellstrom Table 5 set), or the weights of
+    another recorded run (``from_run``: fine-tuning, a second task after a first, Haink ch. 8's
+    forgetting protocol written as two configs)."""
 
     weight: str = "glorot_uniform"
     bias: str = "zeros"
     weight_params: dict[str, Any] = Field(default_factory=dict)
     bias_params: dict[str, Any] = Field(default_factory=dict)
     seed: int | None = Field(None, description="initialization seed (default: the run seed)")
+    from_run: str | None = Field(
+        None,
+        description="start from the recorded weights of this run folder (relative paths: to "
+        "the working directory); its parameter layout must equal the model's.  The "
+        "initializers above are then not used",
+    )
+    from_step: int | Literal["init", "last"] = Field(
+        "last", description="with from_run: which recorded step's weights (a step, init, last)"
+    )
 
     @field_validator("weight", "bias")
     @classmethod
@@ -321,6 +332,11 @@ class RunConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     init: InitConfig = Field(default_factory=InitConfig)
     loss: LossName = "cross_entropy"
+    loss_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="options of a sequence loss (token_cross_entropy, next_token_cross_entropy): "
+        "average ('tokens' or 'sequences'), ignore_index",
+    )
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     training: TrainingConfig = Field(default_factory=lambda: TrainingConfig(epochs=1))
@@ -330,6 +346,29 @@ class RunConfig(_Strict):
     penalties: list[PenaltyConfig] = Field(default_factory=list)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     notes: str = ""
+
+    @model_validator(mode="after")
+    def _loss_options(self) -> RunConfig:
+        from landscope.problem import SEQUENCE_LOSSES
+
+        if not self.loss_options:
+            return self
+        if self.loss not in SEQUENCE_LOSSES:
+            raise ValueError(
+                f"loss_options: loss {self.loss!r} takes no options (only the sequence losses "
+                f"{', '.join(SEQUENCE_LOSSES)} do)"
+            )
+        unknown = sorted(set(self.loss_options) - {"average", "ignore_index"})
+        if unknown:
+            raise ValueError(
+                f"loss_options: unknown option(s) {unknown}; allowed: average, ignore_index"
+            )
+        average = self.loss_options.get("average", "tokens")
+        if average not in ("tokens", "sequences"):
+            raise ValueError(
+                f"loss_options.average must be 'tokens' or 'sequences', got {average!r}"
+            )
+        return self
 
     @field_validator("device")
     @classmethod
