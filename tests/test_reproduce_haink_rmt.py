@@ -81,6 +81,8 @@ def _good_hessian() -> dict:
         "n_outliers": 3,
         "HPw_spearman": 0.6,
         "HPv_spearman": 0.8,
+        "HPw_width": 0.2,
+        "HPv_width": 0.1,
         "F_outlier_index": 5.0,
         "F_bulk_index": 200.0,
         "wp_top": 1e-4,
@@ -132,7 +134,7 @@ def test_hessian_checks_can_fail():
         return lambda r: r["network"].update({key: value})
 
     mutations = {
-        0: lay("HPv_spearman", 0.55),
+        0: lay("HPv_width", 0.25),
         1: lay("wp_top", 3e-3),
         2: lay("wp_top", 1e-5, run="wd"),
         3: lay("rebuild_fraction_99", 0.5),

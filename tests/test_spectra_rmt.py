@@ -413,3 +413,18 @@ def test_eigvec_stats_falls_back_to_the_largest_layer_that_fits(tiny_run, tmp_pa
         run_eigvec_stats_analysis(
             tiny_run, s.model_copy(update={"max_dense": 100}), tmp_path, progress=False
         )
+
+
+def test_column_index_width_measures_the_band():
+    """0 for a basis against itself, sqrt((n^2 - 1) / 12) / n for columns spread evenly over
+    the n rows, and in between for a band: narrower band, smaller width."""
+    from landscope.spectra._analysis import _column_index_width
+
+    n = 40
+    assert _column_index_width(np.eye(n)) == 0.0
+    even = np.full((n, 5), 1 / np.sqrt(n))
+    assert _column_index_width(even) == pytest.approx(np.sqrt((n**2 - 1) / 12) / n, rel=1e-12)
+    i = np.arange(n)[:, None]
+    narrow = np.exp(-((i - i.T) ** 2) / 2.0)
+    wide = np.exp(-((i - i.T) ** 2) / 50.0)
+    assert 0 < _column_index_width(narrow) < _column_index_width(wide) < _column_index_width(even)

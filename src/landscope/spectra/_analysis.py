@@ -321,6 +321,20 @@ def _column_spearman(o: np.ndarray) -> float:
     return float(spearmanr(np.arange(o.shape[1]), idx).statistic)
 
 
+def _column_index_width(o: np.ndarray) -> float:
+    """The width of the band a map's columns occupy: per column j the O_ij^2-weighted standard
+    deviation of the row index i around its mean (:func:`_weighted_index`), averaged over the
+    columns and divided by the number of rows (0: each column on one row; ~0.29 for columns
+    spread evenly).  Smaller is a sharper diagonal (Haink Fig. 7.1's "velocities sharper"),
+    where the Spearman correlation of the mean indices saturates at 1 for any ordered band."""
+    w = o**2
+    mass = np.maximum(w.sum(0), np.finfo(float).tiny)
+    rows = np.arange(o.shape[0])[:, None]
+    mean = (rows * w).sum(0) / mass
+    var = ((rows - mean[None, :]) ** 2 * w).sum(0) / mass
+    return float(np.sqrt(var).mean() / o.shape[0])
+
+
 def _columns_summary(o: np.ndarray, outliers: np.ndarray, prefix: str) -> dict:
     idx = _weighted_index(o)
     bulk = np.setdiff1d(np.arange(o.shape[1]), outliers)
@@ -437,6 +451,7 @@ def run_overlaps_analysis(
         summary[f"{key}.near_diagonal_fraction"] = s["near_diagonal_fraction"]
         summary[f"{key}.argmax_spearman"] = s["argmax_spearman"]
         summary[f"{key}.column_index_spearman"] = _column_spearman(o)
+        summary[f"{key}.column_index_width"] = _column_index_width(o)
     summary.update(_columns_summary(maps["S"], outl, "S"))
     summary.update(_columns_summary(maps["F"], outl, "F"))
     if network:
