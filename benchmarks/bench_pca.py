@@ -5,7 +5,7 @@ Cases:
 
 * ``large``: T = 2,000 snapshots of a P = 100,000-parameter layer (a drift along one direction plus
   a random walk, float32, 800 MB), written column-major to a file.  ``TrajectoryPCA`` reads it in
-  column blocks of 64 MB from the file (as it streams a run store); scikit-learn needs the whole
+  column blocks of 24 MB (as float64) from the file (as it streams a run store); scikit-learn needs the whole
   matrix in memory (loaded for it, load time not counted).  Each method runs once in its own
   subprocess, which reports its time and its peak resident memory (``ru_maxrss``); the unit
   beside them is one plain pass reading the file and forming X_b X_b^T in torch (what the exact
@@ -119,7 +119,7 @@ def _worker(method: str, path: str, T: int, P: int, out: str) -> None:
         if method.endswith("in_memory"):  # the same matrix as scikit-learn gets, load not timed
             X = np.ascontiguousarray(X[:, 0:P])
             t0 = time.perf_counter()
-        kind = "randomized" if "randomized" in method else "exact"
+        kind = next((m for m in ("randomized", "krylov") if m in method), "exact")
         pca = TrajectoryPCA(K, method=kind, random_state=0).fit_matrix(X)
         variances, comps = pca.explained_variance_, pca.components_
         seconds = time.perf_counter() - t0
@@ -127,7 +127,7 @@ def _worker(method: str, path: str, T: int, P: int, out: str) -> None:
     elif method == "unit_one_pass":
         X = ColumnFile(path, T, P)
         G = torch.zeros(T, T, dtype=torch.float64)
-        step = max(1, (64 * 2**20) // (8 * T))
+        step = max(1, (24 * 2**20) // (8 * T))  # TrajectoryPCA's default block
         for c0 in range(0, P, step):
             b = torch.from_numpy(np.asarray(X[:, c0 : c0 + step], np.float64))
             b -= b.mean(0)
@@ -181,6 +181,8 @@ METHODS = (
     "landscope_exact",
     "landscope_randomized",
     "landscope_randomized_in_memory",
+    "landscope_krylov",
+    "landscope_krylov_in_memory",
     "sklearn_full",
     "sklearn_randomized",
 )
@@ -208,7 +210,14 @@ def large_case(T: int, P: int, only: tuple[str, ...] = METHODS, previous: dict |
         if r["variances"].size:
             row.update(accuracy(ref, r))
         rows[method] = row
-    for method in ("landscope_exact", "landscope_randomized", "landscope_randomized_in_memory"):
+    ours = (
+        "landscope_exact",
+        "landscope_randomized",
+        "landscope_randomized_in_memory",
+        "landscope_krylov",
+        "landscope_krylov_in_memory",
+    )
+    for method in ours:
         twin = "sklearn_full" if method.endswith("exact") else "sklearn_randomized"
         rows[method]["time_vs_sklearn"] = rows[method]["seconds"] / rows[twin]["seconds"]
         rows[method]["time_vs_unit"] = rows[method]["seconds"] / rows["unit_one_pass"]["seconds"]
@@ -238,6 +247,7 @@ def medium_case(T: int, P: int, repeats: int) -> dict:
         "torch_svd": torch_svd,
         "landscope_exact": lambda: TrajectoryPCA(K).fit_matrix(X),
         "landscope_randomized": lambda: TrajectoryPCA(K, method="randomized").fit_matrix(X),
+        "landscope_krylov": lambda: TrajectoryPCA(K, method="krylov").fit_matrix(X),
         "sklearn_full": lambda: PCA(K, svd_solver="full").fit(X),
         "sklearn_randomized": lambda: PCA(K, svd_solver="randomized", random_state=0).fit(X),
     }
@@ -251,6 +261,7 @@ def medium_case(T: int, P: int, repeats: int) -> dict:
     for ours, twin in (
         ("landscope_exact", "sklearn_full"),
         ("landscope_randomized", "sklearn_randomized"),
+        ("landscope_krylov", "sklearn_randomized"),
     ):
         rows[ours]["vs_sklearn"] = {
             "min": rows[ours]["min_ms"] / rows[twin]["min_ms"],
@@ -260,6 +271,7 @@ def medium_case(T: int, P: int, repeats: int) -> dict:
     ref = {"variances": exact.explained_variance_, "components": exact.components_}
     for name, fit in (
         ("landscope_randomized", TrajectoryPCA(K, method="randomized").fit_matrix(X)),
+        ("landscope_krylov", TrajectoryPCA(K, method="krylov").fit_matrix(X)),
         ("sklearn_full", PCA(K, svd_solver="full").fit(X)),
         ("sklearn_randomized", PCA(K, svd_solver="randomized", random_state=0).fit(X)),
     ):
@@ -271,7 +283,7 @@ def medium_case(T: int, P: int, repeats: int) -> dict:
         else:
             got = {"variances": fit.explained_variance_, "components": fit.components_}
         rows[name].update(accuracy(ref, got))
-    return {"T": T, "P": P, "repeats": repeats, "methods": rows}
+    return {"T": T, "P": P, "repeats": repeats, "methods": rows, "machine": machine()}
 
 
 def markdown(result: dict) -> str:
@@ -283,7 +295,7 @@ def markdown(result: dict) -> str:
         f"## {lg['T']} snapshots x {lg['P']:,} parameters ({lg['matrix_mb']:.0f} MB float32), "
         f"top {K} components",
         "",
-        "TrajectoryPCA streams the matrix from a file in 64 MB column blocks (the "
+        "TrajectoryPCA streams the matrix from a file in column blocks of 24 MB as float64 (the "
         "``_in_memory`` row: from the same in-memory array scikit-learn gets); scikit-learn holds "
         "it in memory (load not timed).  One run each, in its own process; peak memory is the "
         "process' maximum resident set (VmHWM; the Python interpreter with torch imported is "
@@ -291,7 +303,8 @@ def markdown(result: dict) -> str:
         "Threads: torch / BLAS pools of the method's process (threadpoolctl); '?' where the run "
         "predates that record (those ran numpy's OpenBLAS at its default, 2 threads here).  "
         "Randomized methods: the same power iterations (scikit-learn's 'auto' rule, which "
-        "TrajectoryPCA's n_iter='auto' follows) and 10 oversamples.",
+        "TrajectoryPCA's n_iter='auto' follows) and 10 oversamples; landscope_krylov: randomized "
+        "block Krylov, 4 blocks of 30 vectors (n_iter='auto'), 5 passes.",
         "",
         "| method | seconds | threads | x sklearn (same kind) | x one read+Gram pass | "
         "peak memory (MB) | max rel. variance error | min abs(overlap) |",
@@ -313,7 +326,16 @@ def markdown(result: dict) -> str:
         f"## {md['T']} x {md['P']:,} in memory (float64), interleaved, {md['repeats']} repeats",
         "",
         *(
-            ["(From the previous run of this benchmark: 2 torch threads, load 7-9.)", ""]
+            [
+                "(From the previous run of this benchmark"
+                + (
+                    f": {md['machine']['torch_threads']} torch threads, load "
+                    f"{md['machine']['loadavg_1_5_15min'][0]:.2f} at its end.)"
+                    if "machine" in md
+                    else ": 2 torch threads, load 7-9.)"
+                ),
+                "",
+            ]
             if md.get("from_previous_run")
             else []
         ),

@@ -83,43 +83,59 @@ def test_all_components_by_default_and_float32_input():
     np.testing.assert_allclose(pca.explained_variance_, evals[:11], rtol=1e-9)
 
 
+@pytest.mark.parametrize("method", ["randomized", "krylov"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_randomized_agrees_with_exact(seed):
-    """Randomized SVD with 4 power iterations on a trajectory whose spectrum decays: the top 5
-    variances within 1e-6 relative, components within 1e-6 in |overlap|."""
+def test_randomized_agrees_with_exact(seed, method):
+    """Randomized subspace iteration (7 power iterations) and randomized block Krylov (4
+    blocks) on a trajectory whose spectrum decays: the top 5 variances within 1e-6 relative,
+    components within 1e-6 in |overlap|; the same seed gives the same result."""
     X = _trajectory(seed, T=60, P=200)
     exact = TrajectoryPCA(5).fit_matrix(X)
     state = torch.random.get_rng_state()
-    rand = TrajectoryPCA(5, method="randomized", random_state=seed, block_columns=33).fit_matrix(X)
+    rand = TrajectoryPCA(5, method=method, random_state=seed, block_columns=33).fit_matrix(X)
     assert torch.equal(state, torch.random.get_rng_state()), "global random state touched"
     np.testing.assert_allclose(rand.explained_variance_, exact.explained_variance_, rtol=1e-6)
     _assert_components(rand.components_, exact.components_.T, 1e-6)
-    again = TrajectoryPCA(5, method="randomized", random_state=seed, block_columns=33)
+    np.testing.assert_allclose(rand.projections_, exact.projections_, rtol=1e-5, atol=1e-8)
+    again = TrajectoryPCA(5, method=method, random_state=seed, block_columns=33)
     np.testing.assert_array_equal(again.fit_matrix(X).components_, rand.components_)
 
 
+def test_krylov_with_one_block_is_worse():
+    """n_iter=0 (one Krylov block: Rayleigh-Ritz on M G alone) is far less accurate than the
+    default 4 blocks, so the test above would notice a Krylov loop that did nothing."""
+    X = _trajectory(1, T=60, P=200)
+    exact = TrajectoryPCA(5).fit_matrix(X)
+    one = TrajectoryPCA(5, method="krylov", n_iter=0).fit_matrix(X)
+    assert one.passes_ == 2 and one.n_iter_ == 0
+    rel = np.abs(one.explained_variance_ / exact.explained_variance_ - 1).max()
+    assert rel > 1e-3
+
+
+@pytest.mark.parametrize("method", ["randomized", "krylov"])
 @pytest.mark.parametrize("center", [True, False])
-def test_randomized_centring_by_rank_one_corrections(center):
+def test_randomized_centring_by_rank_one_corrections(center, method):
     """The randomized products run on uncentred blocks with the mean subtracted as rank-one
     corrections: with an offset 1000x the trajectory's spread (float64) they still agree with the
     exact PCA of the centred (or, center=False, uncentred) matrix to 1e-6, as without offset."""
     X = _trajectory(3, T=60, P=200) + 1e3
     exact = TrajectoryPCA(5, center=center).fit_matrix(X)
-    rand = TrajectoryPCA(5, method="randomized", center=center, block_columns=41).fit_matrix(X)
+    rand = TrajectoryPCA(5, method=method, center=center, block_columns=41).fit_matrix(X)
     np.testing.assert_allclose(rand.explained_variance_, exact.explained_variance_, rtol=1e-6)
     np.testing.assert_allclose(rand.total_variance_, exact.total_variance_, rtol=1e-10)
     np.testing.assert_allclose(rand.mean_, exact.mean_, rtol=1e-12)
     _assert_components(rand.components_, exact.components_.T, 1e-6)
 
 
-def test_randomized_float32_snapshots_keep_float32_precision():
+@pytest.mark.parametrize("method", ["randomized", "krylov"])
+def test_randomized_float32_snapshots_keep_float32_precision(method):
     """float32 snapshots (as a run stores them) are multiplied in float32: against the exact
     float64 PCA of the same float32 values, variances agree to 1e-4 relative and components to
     1e-5 in |overlap|.  The bound: float32 rounding is 6e-8 of ||w|| per entry, the offset here
     is ~20x the spread, and sums over 200 columns grow it by at most ~sqrt(200): ~2e-5."""
     X = (_trajectory(5, T=60, P=200) + 20.0).astype(np.float32)
     exact = TrajectoryPCA(5).fit_matrix(X.astype(np.float64))
-    rand = TrajectoryPCA(5, method="randomized", block_columns=64).fit_matrix(X)
+    rand = TrajectoryPCA(5, method=method, block_columns=64).fit_matrix(X)
     assert rand.components_.dtype == np.float64
     np.testing.assert_allclose(rand.explained_variance_, exact.explained_variance_, rtol=1e-4)
     np.testing.assert_allclose(rand.total_variance_, exact.total_variance_, rtol=1e-5)
@@ -138,6 +154,10 @@ def test_power_iterations_auto_is_sklearns_rule():
     assert pca.n_iter_ == 2 and pca.passes_ == 4  # sketch, 2 power iterations, projection
     with pytest.raises(ValueError, match="n_iter"):
         TrajectoryPCA(5, method="randomized", n_iter=-1).fit_matrix(X)
+    pca = TrajectoryPCA(5, method="krylov").fit_matrix(X)  # auto: 4 blocks, 3 products beyond
+    assert pca.n_iter_ == 3 and pca.passes_ == 5  # 4 Krylov passes, the components' pass
+    # the Krylov basis never exceeds T columns: 60 rows, l = 15 -> at most 4 blocks
+    assert TrajectoryPCA(5, method="krylov", n_iter=10).fit_matrix(X).n_iter_ == 3
 
 
 def test_updates_target_is_pca_of_differences():

@@ -18,6 +18,12 @@ from landscope.cli._common import DType, NoProgress, fail, one_line_errors, open
 __all__ = ["drift", "pca", "register_analyses"]
 
 
+class PCAMethod(str, enum.Enum):
+    exact = "exact"
+    randomized = "randomized"
+    krylov = "krylov"
+
+
 class Target(str, enum.Enum):
     """What the PCA decomposes."""
 
@@ -61,9 +67,14 @@ def pca(
     ),
     layer: Layer = None,
     components: Annotated[int, typer.Option(help="principal components kept", min=1)] = 20,
-    randomized: Annotated[bool, typer.Option(help="randomized SVD instead of the Gram matrix")] = (
-        False
-    ),
+    method: Annotated[
+        PCAMethod,
+        typer.Option(
+            help="exact: the T x T Gram matrix; randomized: randomized SVD (7 power "
+            "iterations); krylov: randomized block Krylov (4 blocks, about half the passes)"
+        ),
+    ] = PCAMethod.exact,
+    randomized: Annotated[bool, typer.Option(help="the same as --method randomized")] = False,
     every: Every = None,
     start: Start = None,
     stop: Stop = None,
@@ -90,7 +101,7 @@ def pca(
             layer=layer,
             target=target.value,
             n_components=components,
-            method="randomized" if randomized else "exact",
+            method="randomized" if randomized else method.value,
             every=every,
             start=start,
             stop=stop,

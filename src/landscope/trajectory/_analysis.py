@@ -73,11 +73,13 @@ class PCASettings(_Window):
         "weights", description="PCA of w(t), of v(t) = w(t+1) - w(t), or of the recorded updates"
     )
     n_components: int = Field(20, ge=1, description="principal components kept")
-    method: Literal["exact", "randomized"] = Field(
-        "exact", description="T x T Gram matrix (exact) or randomized SVD"
+    method: Literal["exact", "randomized", "krylov"] = Field(
+        "exact",
+        description="T x T Gram matrix (exact), randomized SVD (subspace iteration) or "
+        "randomized block Krylov",
     )
     block_columns: int | None = Field(
-        None, ge=1, description="columns per streamed block (default: about 64 MB)"
+        None, ge=1, description="columns per streamed block (default: about 24 MB as float64)"
     )
     rebuild: bool = Field(True, description="accuracy of weights rebuilt from the first i PCs")
     hessian_k: int = Field(

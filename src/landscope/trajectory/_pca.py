@@ -16,15 +16,24 @@ G = Xc Xc^T / T, and p_i = Xc^T u_i / sqrt(T sigma_i^2) for G's eigenvectors u_i
   exact inside the block, and X is read once.  A second pass over the blocks forms the k
   components.  Cost 2 T^2 P + 2 T k P flops, memory T x block + T^2 + k P.
 - ``method="randomized"``: the randomized range finder (Halko, Martinsson & Tropp 2011, alg. 4.4,
-  with ``n_iter`` power iterations) on Xc: 2 (n_iter + 1) T l P flops for l = k +
-  ``n_oversamples``, cheaper than the Gram matrix when l << T, in n_iter + 2 passes (each power
-  iteration Q <- orth(Xc Xc^T Q) reads a block once and uses it for both products).  Memory
-  T x block + l P.  The products with X run in X's own precision (float32 snapshots: float32
-  BLAS, twice the speed and half the memory traffic of float64; the T x l and l x l matrices,
-  the QR and eigh steps are float64) and on the *uncentred* blocks, the centring applied as
-  rank-one corrections (Xc^T Q = X^T Q - <w> (1^T Q), Xc Z = X Z - 1 (<w>^T Z)), so no block
-  is copied.  In float32 the results are as precise as float32 data can be: relative errors
-  about 1e-7 times ||<w>|| / ||Xc|| per entry.
+  with ``n_iter`` power iterations, 7 by scikit-learn's rule) on Xc: 2 (n_iter + 1) T l P flops
+  for l = k + ``n_oversamples``, cheaper than the Gram matrix when l << T, in n_iter + 2 passes
+  (each power iteration Q <- orth(Xc Xc^T Q) reads a block once and uses it for both products).
+  Memory T x block + l P.
+- ``method="krylov"``: randomized block Krylov (Musco & Musco 2015) on the Gram operator
+  M = Xc Xc^T: the basis [G, M G, ..., M^q G] (q = ``n_iter``, 3 by default), orthonormalised
+  block by block, with every image M K_j kept, so the Rayleigh-Ritz step needs no extra pass;
+  then one pass for the components.  q + 2 passes, (2 q + 3) T l P flops.  A Krylov space of q
+  blocks is about as accurate as 2q-3q power iterations: on the benchmark's 2,000 x 100k
+  trajectory 3 blocks beyond the first reach a variance error of 3e-6 (7 power iterations:
+  2e-6; scikit-learn's randomized PCA: 6e-6) in 5 passes instead of 9.
+
+Both randomized methods multiply in X's own precision (float32 snapshots: float32 BLAS, twice
+the speed and half the memory traffic of float64; the T x l and l x l matrices, the QR and eigh
+steps are float64) and on the *uncentred* blocks, the centring applied as rank-one corrections
+(Xc^T Q = X^T Q - <w> (1^T Q), Xc Z = X Z - 1 (<w>^T Z)), so no block is copied.  In float32 the
+results are as precise as float32 data can be: relative errors about 1e-7 times
+||<w>|| / ||Xc|| per entry.
 
 Why blocks of columns and not of rows (``run.iter_thetas``): G needs the product of every pair of
 time rows, so blocks of rows would re-read X about T / rows / 2 times; a block of columns gives its
@@ -50,10 +59,13 @@ import torch
 __all__ = ["SigmaHessianRelation", "TrajectoryPCA", "h_cross", "sigma_vs_hessian"]
 
 Target = Literal["weights", "updates", "recorded_updates"]
-Method = Literal["exact", "randomized"]
+Method = Literal["exact", "randomized", "krylov"]
 
 #: Bytes of one streamed block (T x block columns, as float64) when ``block_columns`` is None.
-BLOCK_BYTES = 64 * 2**20
+#: 24 MB: below glibc's largest mmap threshold (32 MB), so blocks reuse heap memory instead of
+#: being mapped and page-faulted afresh at every read; on the PCA benchmark (2,000 x 100k
+#: float32, 1 thread) the randomized fit took 5.6 s with 64 MB blocks and 3.5-3.9 s with 12-24 MB.
+BLOCK_BYTES = 24 * 2**20
 
 
 # --- column sources ------------------------------------------------------------------------------
@@ -161,15 +173,17 @@ class TrajectoryPCA:
         params: any parameter group :func:`~landscope.curvature.select_parameters` takes (a
             parameter name, a list of names, a mask, a slice).  Neither: the whole network.
         steps, every, start, stop: which recorded steps (:meth:`Run.select_steps`); default all.
-        method: ``"exact"`` (Gram matrix) or ``"randomized"``.
+        method: ``"exact"`` (Gram matrix), ``"randomized"`` (subspace iteration) or
+            ``"krylov"`` (randomized block Krylov; module docstring).
         center: subtract the time mean (eq. 3.3); ``False`` gives the uncentred second moment.
-        block_columns: columns per streamed block (default: blocks of about 64 MB, whole store
-            chunks); memory is T x block_columns doubles.
-        n_oversamples, n_iter: randomized method: extra random vectors and power iterations
-            (``"auto"``: scikit-learn's rule, 7 when k < 0.1 min(T, P), else 4).
+        block_columns: columns per streamed block (default: blocks of about 24 MB as float64,
+            whole store chunks); memory is T x block_columns doubles.
+        n_oversamples, n_iter: randomized methods: extra random vectors, and power iterations
+            (``"randomized"``; ``"auto"``: scikit-learn's rule, 7 when k < 0.1 min(T, P), else 4)
+            or Krylov blocks beyond the first (``"krylov"``; ``"auto"``: 3; at most T / l - 1).
         random_state: seed of the randomized method's Gaussian test matrix.
         device: where the products run (``"cpu"``, ``"cuda"``).  Exact: float64 throughout.
-            Randomized: products with X in X's precision, the rest float64 (module docstring).
+            Randomized / Krylov: products with X in X's precision, the rest float64.
 
     Attributes (after fit):
         explained_variance_: (k,) sigma_i^2, decreasing (eq. 3.4, population variance 1/T).
@@ -267,8 +281,10 @@ class TrajectoryPCA:
             raise ValueError(
                 f"target must be 'weights', 'updates' or 'recorded_updates', got {self.target!r}"
             )
-        if self.method not in ("exact", "randomized"):
-            raise ValueError(f"method must be 'exact' or 'randomized', got {self.method!r}")
+        if self.method not in ("exact", "randomized", "krylov"):
+            raise ValueError(
+                f"method must be 'exact', 'randomized' or 'krylov', got {self.method!r}"
+            )
         n_iter = self.n_iter
         if n_iter != "auto" and (
             isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0
@@ -285,8 +301,8 @@ class TrajectoryPCA:
             raise ValueError(f"PCA needs at least 2 rows (time steps), got {T}")
         rank = min(T - 1 if self.center else T, P)
         k = rank if self.n_components is None else self.n_components
-        if self.method == "randomized" and self.n_components is None:
-            raise ValueError("method='randomized' needs n_components")
+        if self.method != "exact" and self.n_components is None:
+            raise ValueError(f"method={self.method!r} needs n_components")
         if k > rank:
             raise ValueError(
                 f"n_components={k} exceeds the rank of the centred {T} x {P} trajectory ({rank})"
@@ -295,10 +311,8 @@ class TrajectoryPCA:
         dev = torch.device(self.device)
         self.mean_ = np.zeros(P)
         self.passes_ = 0
-        if self.method == "exact":
-            variances, components, scores, total = self._exact(source, edges, k, dev)
-        else:
-            variances, components, scores, total = self._randomized(source, edges, k, dev)
+        fit = {"exact": self._exact, "randomized": self._randomized, "krylov": self._krylov}
+        variances, components, scores, total = fit[self.method](source, edges, k, dev)
         k = len(variances)
         # deterministic signs: each component's largest-magnitude entry positive
         flip = np.sign(components[np.arange(k), np.abs(components).argmax(axis=1)])
@@ -366,6 +380,28 @@ class TrajectoryPCA:
         B = torch.from_numpy(source.block(c0, c1)).to(dev)
         return B if work is None else B.to(work)
 
+    def _first_pass_block(self, source, c0, c1, dev, work):
+        """Read block [c0, c1) in its own precision (or ``work``), record its time mean in
+        ``mean_`` and return ``(B, mean (f64 on dev), centred sum of squares)``.  The mean and
+        sum_t (x_tj - m_j)^2 = sum_t x_tj^2 - T m_j^2 are accumulated in float64 on the host
+        array: numpy's float64 reductions cost about nothing beside the read here, torch's
+        dtype-converting reductions over the strided time axis cost 3x a product pass."""
+        block = source.block(c0, c1)
+        B = torch.from_numpy(block).to(dev)
+        B = B if work is None else B.to(work)
+        m = _column_means(block) if self.center else np.zeros(c1 - c0)
+        self.mean_[c0:c1] = m
+        squares = np.einsum("ij,ij->j", block, block, dtype=np.float64)
+        total = float(np.sum(squares - block.shape[0] * m * m))
+        return B, torch.from_numpy(m).to(dev), total
+
+    def _gram_times(self, B, mean, K, ones_k, work) -> torch.Tensor:
+        """Xc_b Xc_b^T K for one uncentred block B (T, b) with column means ``mean``, the centring
+        as rank-one corrections; products in ``work`` precision, result float64 (T, l)."""
+        f64 = torch.float64
+        Z = (B.T @ K.to(work)).to(f64) - mean[:, None] * ones_k[None, :]  # Xc_b^T K
+        return (B @ Z.to(work)).to(f64) - (mean @ Z)[None, :]
+
     def _randomized(self, source, edges, k, dev):
         T, P = source.num_rows, source.num_cols
         ell = min(k + self.n_oversamples, T)
@@ -377,19 +413,8 @@ class TrajectoryPCA:
         total = 0.0
         work = None  # the products' precision: that of the first block
         for c0, c1 in edges:
-            block = source.block(c0, c1)
-            B = torch.from_numpy(block).to(dev)
-            B = B if work is None else B.to(work)
-            work = B.dtype
-            # the block's mean and its centred sum of squares sum_t (x_tj - m_j)^2 =
-            # sum_t x_tj^2 - T m_j^2, both accumulated in float64 on the host array (numpy's
-            # float64 reductions cost about nothing beside the read here; torch's dtype-converting
-            # reductions over the strided time axis cost 3x a power-iteration pass)
-            m = _column_means(block) if self.center else np.zeros(c1 - c0)
-            self.mean_[c0:c1] = m
-            squares = np.einsum("ij,ij->j", block, block, dtype=np.float64)
-            total += float(np.sum(squares - block.shape[0] * m * m))
-            mean = torch.from_numpy(m).to(dev)
+            B, mean, sq = self._first_pass_block(source, c0, c1, dev, work)
+            work, total = B.dtype, total + sq
             omega = torch.randn(c1 - c0, ell, generator=gen, dtype=B.dtype).to(dev)
             Y += (B @ omega).to(f64) - (mean @ omega.to(f64))[None, :]
         self.passes_ += 1
@@ -397,23 +422,13 @@ class TrajectoryPCA:
         for _ in range(n_iter):  # Q <- orth(Xc Xc^T Q): one read of each block, two products
             Y = torch.zeros_like(Q)
             ones_q = Q.sum(dim=0)  # 1^T Q
-            q = Q.to(work)
             for c0, c1 in edges:
                 B = self._raw(source, c0, c1, dev, work)
-                mean = torch.from_numpy(self.mean_[c0:c1]).to(dev)
-                Z = (B.T @ q).to(f64) - mean[:, None] * ones_q[None, :]  # Xc_b^T Q
-                Y += (B @ Z.to(B.dtype)).to(f64) - (mean @ Z)[None, :]  # Xc_b Xc_b^T Q
+                Y += self._gram_times(B, self._mean_on(c0, c1, dev), Q, ones_q, work)
             self.passes_ += 1
             Q = torch.linalg.qr(Y).Q
         # Bq = Q^T Xc (ell x P), then its SVD through the ell x ell Gram matrix
-        Bq = torch.empty(ell, P, dtype=f64, device=dev)
-        ones_q = Q.sum(dim=0)
-        q = Q.to(work)
-        for c0, c1 in edges:
-            B = self._raw(source, c0, c1, dev, work)
-            mean = torch.from_numpy(self.mean_[c0:c1]).to(dev)
-            Bq[:, c0:c1] = ((B.T @ q).to(f64) - mean[:, None] * ones_q[None, :]).T
-        self.passes_ += 1
+        Bq = self._project(source, edges, Q, dev, work)
         evals, W = torch.linalg.eigh(Bq @ Bq.T)
         evals, W = evals.flip(0)[:k].clamp_min(0), W.flip(1)[:, :k]
         s = evals.sqrt()
@@ -421,6 +436,89 @@ class TrajectoryPCA:
         scores = ((Q @ W) * s).cpu().numpy()
         self.n_iter_ = n_iter
         return (evals / T).cpu().numpy(), components, scores, total / T
+
+    def _krylov(self, source, edges, k, dev):
+        """Randomized block Krylov (Musco & Musco 2015, alg. 2) on the T x T Gram operator
+        M = Xc Xc^T, applied one pass at a time: K_0 = orth(G) for a Gaussian G (T, l), then
+        K_j = orth(M K_{j-1} against K_0..K_{j-1}) (block Gram-Schmidt, twice), each image
+        M K_j kept, so the Rayleigh-Ritz matrix Q^T M Q of the whole Krylov basis
+        Q = [K_0 .. K_q] needs no further pass; its top k eigenpairs give the variances and, in
+        one last pass, the components p_i = Xc^T u_i / sqrt(lambda_i)."""
+        T, P = source.num_rows, source.num_cols
+        ell = min(k + self.n_oversamples, T)
+        n_blocks = min(self._krylov_blocks(k, T, P), max(1, T // ell))
+        gen = torch.Generator(device="cpu").manual_seed(int(self.random_state))
+        f64 = torch.float64
+        G = torch.randn(T, ell, generator=gen, dtype=f64)
+        if self.center:  # M 1 = 0: start (and stay) orthogonal to the constant vector
+            G -= G.mean(dim=0)
+        K = torch.linalg.qr(G.to(dev)).Q
+        basis: list[torch.Tensor] = []
+        images: list[torch.Tensor] = []
+        total, work = 0.0, None
+        for j in range(n_blocks):
+            Y = torch.zeros(T, ell, dtype=f64, device=dev)
+            ones_k = K.sum(dim=0)
+            for c0, c1 in edges:
+                if j == 0:  # the first pass also records means and the total variance
+                    B, mean, sq = self._first_pass_block(source, c0, c1, dev, work)
+                    work, total = B.dtype, total + sq
+                else:
+                    B, mean = self._raw(source, c0, c1, dev, work), self._mean_on(c0, c1, dev)
+                Y += self._gram_times(B, mean, K, ones_k, work)
+            self.passes_ += 1
+            basis.append(K)
+            images.append(Y)
+            if j + 1 < n_blocks:
+                Q = torch.cat(basis, dim=1)
+                V = Y - Q @ (Q.T @ Y)
+                V -= Q @ (Q.T @ V)  # twice is enough (Giraud et al. 2005)
+                K = torch.linalg.qr(V).Q
+        Q, MQ = torch.cat(basis, dim=1), torch.cat(images, dim=1)
+        R = Q.T @ MQ
+        evals, W = torch.linalg.eigh((R + R.T) / 2)
+        evals, W = evals.flip(0)[:k].clamp_min(0), W.flip(1)[:, :k]
+        U = Q @ W  # Ritz vectors in time (T, k)
+        if float(evals[-1]) <= 1e-12 * max(float(evals[0]), 1e-300):
+            raise ValueError(
+                f"the trajectory has fewer than {k} directions of non-zero variance; "
+                "ask for fewer n_components"
+            )
+        # the last pass: C = U^T Xc; ||C_i||^2 = u_i^T M u_i, the Rayleigh quotient, each row in
+        # its own scale (R's entries carry rounding of order eps ||M||, which the small Ritz
+        # values would inherit)
+        C = self._project(source, edges, U, dev, work)
+        s = torch.linalg.vector_norm(C, dim=1)
+        order = torch.argsort(s, descending=True)
+        C, s, W = C[order], s[order], W[:, order]
+        components = (C / s[:, None]).cpu().numpy()
+        # theta_i - <w>.p_i = Xc p_i = M u_i / s_i, and M u_i = (M Q) w_i from the kept images
+        scores = ((MQ @ W) / s).cpu().numpy()
+        self.n_iter_ = n_blocks - 1
+        return (s**2 / T).cpu().numpy(), components, scores, total / T
+
+    def _mean_on(self, c0, c1, dev) -> torch.Tensor:
+        return torch.from_numpy(self.mean_[c0:c1]).to(dev)
+
+    def _project(self, source, edges, Q, dev, work) -> torch.Tensor:
+        """Q^T Xc (l, P) float64, one pass: the centring as a rank-one correction."""
+        P = source.num_cols
+        out = torch.empty(Q.shape[1], P, dtype=torch.float64, device=dev)
+        ones_q = Q.sum(dim=0)
+        q = Q.to(work)
+        for c0, c1 in edges:
+            B = self._raw(source, c0, c1, dev, work)
+            mean = self._mean_on(c0, c1, dev)
+            out[:, c0:c1] = ((B.T @ q).to(torch.float64) - mean[:, None] * ones_q[None, :]).T
+        self.passes_ += 1
+        return out
+
+    def _krylov_blocks(self, k: int, T: int, P: int) -> int:
+        """Krylov blocks q + 1 = ``n_iter`` + 1; ``"auto"``: 4 (3 products of M beyond the
+        first block; benchmarks/results/pca.md measures it against 7 power iterations)."""
+        if self.n_iter == "auto":
+            return 4
+        return int(self.n_iter) + 1
 
     def _power_iterations(self, k: int, T: int, P: int) -> int:
         """``n_iter``, or for ``"auto"`` scikit-learn's rule: 7 when k < 0.1 min(T, P), else 4."""
