@@ -70,8 +70,9 @@ def pca(
     method: Annotated[
         PCAMethod,
         typer.Option(
-            help="exact: the T x T Gram matrix; randomized: randomized SVD (7 power "
-            "iterations); krylov: randomized block Krylov (4 blocks, about half the passes)"
+            help="exact: the T x T Gram matrix; randomized: randomized SVD (power iterations "
+            "by scikit-learn's rule: 7, or 4 for many components); krylov: randomized block "
+            "Krylov (4 blocks: about half the passes at the same accuracy)"
         ),
     ] = PCAMethod.exact,
     randomized: Annotated[bool, typer.Option(help="the same as --method randomized")] = False,
