@@ -101,6 +101,23 @@ def test_randomized_agrees_with_exact(seed, method):
     np.testing.assert_array_equal(again.fit_matrix(X).components_, rand.components_)
 
 
+@pytest.mark.parametrize("rank", [1, 3])
+def test_krylov_on_a_low_rank_trajectory(rank):
+    """A trajectory of rank 1 (a straight line) or 3 exhausts the Krylov space after the second
+    block (the first one's images hold the whole range of M): the basis stays orthonormal (no
+    spurious copies of the top variance), the loop stops, and the result equals the exact PCA."""
+    rng = np.random.default_rng(rank)
+    T, P = 80, 300
+    X = rng.normal(size=(T, rank)) @ rng.normal(size=(rank, P)) + rng.normal(size=P)
+    exact = TrajectoryPCA(rank).fit_matrix(X)
+    kry = TrajectoryPCA(rank, method="krylov", n_oversamples=5).fit_matrix(X)
+    np.testing.assert_allclose(kry.explained_variance_, exact.explained_variance_, rtol=1e-9)
+    _assert_components(kry.components_, exact.components_.T, 1e-9)
+    assert kry.n_iter_ == 1 and kry.passes_ == 3  # 2 Krylov blocks, then the components
+    with pytest.raises(ValueError, match=f"fewer than {rank + 1} directions"):
+        TrajectoryPCA(rank + 1, method="krylov").fit_matrix(X)
+
+
 def test_krylov_with_one_block_is_worse():
     """n_iter=0 (one Krylov block: Rayleigh-Ritz on M G alone) is far less accurate than the
     default 4 blocks, so the test above would notice a Krylov loop that did nothing."""

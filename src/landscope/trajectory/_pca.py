@@ -137,6 +137,24 @@ def _native(block: Any, diff: bool) -> np.ndarray:
     return np.diff(b, axis=0) if diff else b
 
 
+def _next_krylov_block(Q: torch.Tensor, Y: torch.Tensor) -> torch.Tensor | None:
+    """The next orthonormal Krylov block: the part of the images Y = M K_j orthogonal to the
+    basis Q (block Gram-Schmidt twice, Giraud et al. 2005), keeping only directions whose
+    residual exceeds 1e-13 ||Y|| (a rank-deficient trajectory exhausts the Krylov space: the
+    normalised rounding noise that is left would not be orthogonal to Q), orthogonalised once
+    more; None when nothing is left."""
+    V = Y - Q @ (Q.T @ Y)
+    V -= Q @ (Q.T @ V)
+    U, S, _ = torch.linalg.svd(V, full_matrices=False)
+    scale = float(torch.linalg.matrix_norm(Y, ord=2))
+    keep = S > 1e-13 * max(scale, 1e-300)
+    if not bool(keep.any()):
+        return None
+    K = U[:, keep]
+    K = K - Q @ (Q.T @ K)
+    return torch.linalg.qr(K).Q
+
+
 def _column_means(block: np.ndarray) -> np.ndarray:
     """(b,) float64 time means of a (T, b) block, accumulated in float64."""
     return np.mean(block, axis=0, dtype=np.float64)
@@ -457,7 +475,7 @@ class TrajectoryPCA:
         images: list[torch.Tensor] = []
         total, work = 0.0, None
         for j in range(n_blocks):
-            Y = torch.zeros(T, ell, dtype=f64, device=dev)
+            Y = torch.zeros(T, K.shape[1], dtype=f64, device=dev)
             ones_k = K.sum(dim=0)
             for c0, c1 in edges:
                 if j == 0:  # the first pass also records means and the total variance
@@ -470,10 +488,9 @@ class TrajectoryPCA:
             basis.append(K)
             images.append(Y)
             if j + 1 < n_blocks:
-                Q = torch.cat(basis, dim=1)
-                V = Y - Q @ (Q.T @ Y)
-                V -= Q @ (Q.T @ V)  # twice is enough (Giraud et al. 2005)
-                K = torch.linalg.qr(V).Q
+                K = _next_krylov_block(torch.cat(basis, dim=1), Y)
+                if K is None:  # the Krylov space is exhausted: an invariant subspace of M
+                    break
         Q, MQ = torch.cat(basis, dim=1), torch.cat(images, dim=1)
         R = Q.T @ MQ
         evals, W = torch.linalg.eigh((R + R.T) / 2)
@@ -494,7 +511,7 @@ class TrajectoryPCA:
         components = (C / s[:, None]).cpu().numpy()
         # theta_i - <w>.p_i = Xc p_i = M u_i / s_i, and M u_i = (M Q) w_i from the kept images
         scores = ((MQ @ W) / s).cpu().numpy()
-        self.n_iter_ = n_blocks - 1
+        self.n_iter_ = len(basis) - 1  # fewer than asked when the Krylov space ran out
         return (s**2 / T).cpu().numpy(), components, scores, total / T
 
     def _mean_on(self, c0, c1, dev) -> torch.Tensor:
