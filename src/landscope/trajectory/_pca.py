@@ -460,8 +460,9 @@ class TrajectoryPCA:
         M = Xc Xc^T, applied one pass at a time: K_0 = orth(G) for a Gaussian G (T, l), then
         K_j = orth(M K_{j-1} against K_0..K_{j-1}) (block Gram-Schmidt, twice), each image
         M K_j kept, so the Rayleigh-Ritz matrix Q^T M Q of the whole Krylov basis
-        Q = [K_0 .. K_q] needs no further pass; its top k eigenpairs give the variances and, in
-        one last pass, the components p_i = Xc^T u_i / sqrt(lambda_i)."""
+        Q = [K_0 .. K_q] needs no further pass; its top k Ritz vectors u_i give, in one last
+        pass, the components p_i = Xc^T u_i / ||Xc^T u_i|| and the variances
+        ||Xc^T u_i||^2 / T (Rayleigh quotients)."""
         T, P = source.num_rows, source.num_cols
         ell = min(k + self.n_oversamples, T)
         n_blocks = min(self._krylov_blocks(k, T, P), max(1, T // ell))
@@ -496,7 +497,7 @@ class TrajectoryPCA:
         evals, W = torch.linalg.eigh((R + R.T) / 2)
         evals, W = evals.flip(0)[:k].clamp_min(0), W.flip(1)[:, :k]
         U = Q @ W  # Ritz vectors in time (T, k)
-        if float(evals[-1]) <= 1e-12 * max(float(evals[0]), 1e-300):
+        if evals.numel() < k or float(evals[-1]) <= 1e-12 * max(float(evals[0]), 1e-300):
             raise ValueError(
                 f"the trajectory has fewer than {k} directions of non-zero variance; "
                 "ask for fewer n_components"
