@@ -154,6 +154,9 @@ def test_randomized_float32_snapshots_keep_float32_precision(method):
     exact = TrajectoryPCA(5).fit_matrix(X.astype(np.float64))
     rand = TrajectoryPCA(5, method=method, block_columns=64).fit_matrix(X)
     assert rand.components_.dtype == np.float64
+    # orthonormal in float64 whatever the products' precision (the analyses check it)
+    gram = rand.components_ @ rand.components_.T
+    np.testing.assert_allclose(gram, np.eye(5), atol=1e-12)
     np.testing.assert_allclose(rand.explained_variance_, exact.explained_variance_, rtol=1e-4)
     np.testing.assert_allclose(rand.total_variance_, exact.total_variance_, rtol=1e-5)
     _assert_components(rand.components_, exact.components_.T, 1e-5)

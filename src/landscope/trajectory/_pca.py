@@ -460,9 +460,9 @@ class TrajectoryPCA:
         M = Xc Xc^T, applied one pass at a time: K_0 = orth(G) for a Gaussian G (T, l), then
         K_j = orth(M K_{j-1} against K_0..K_{j-1}) (block Gram-Schmidt, twice), each image
         M K_j kept, so the Rayleigh-Ritz matrix Q^T M Q of the whole Krylov basis
-        Q = [K_0 .. K_q] needs no further pass; its top k Ritz vectors u_i give, in one last
-        pass, the components p_i = Xc^T u_i / ||Xc^T u_i|| and the variances
-        ||Xc^T u_i||^2 / T (Rayleigh quotients)."""
+        Q = [K_0 .. K_q] needs no further pass; its top k Ritz vectors U give, in one last
+        pass, C = U^T Xc, whose k x k Gram matrix C C^T = V S^2 V^T yields the variances S^2 / T
+        and the orthonormal components (V / S)^T C."""
         T, P = source.num_rows, source.num_cols
         ell = min(k + self.n_oversamples, T)
         n_blocks = min(self._krylov_blocks(k, T, P), max(1, T // ell))
@@ -502,18 +502,19 @@ class TrajectoryPCA:
                 f"the trajectory has fewer than {k} directions of non-zero variance; "
                 "ask for fewer n_components"
             )
-        # the last pass: C = U^T Xc; ||C_i||^2 = u_i^T M u_i, the Rayleigh quotient, each row in
-        # its own scale (R's entries carry rounding of order eps ||M||, which the small Ritz
-        # values would inherit)
+        # the last pass: C = U^T Xc (k, P), then Rayleigh-Ritz once more on span(U) from C C^T
+        # (float64): R's entries carry rounding of order eps ||M|| (float32 images), which the
+        # small Ritz values and the mutual orthogonality of the components would inherit; C C^T
+        # holds each direction in its own scale, and (V / s)^T C has orthonormal rows
         C = self._project(source, edges, U, dev, work)
-        s = torch.linalg.vector_norm(C, dim=1)
-        order = torch.argsort(s, descending=True)
-        C, s, W = C[order], s[order], W[:, order]
-        components = (C / s[:, None]).cpu().numpy()
-        # theta_i - <w>.p_i = Xc p_i = M u_i / s_i, and M u_i = (M Q) w_i from the kept images
-        scores = ((MQ @ W) / s).cpu().numpy()
+        e, V = torch.linalg.eigh(C @ C.T)
+        e, V = e.flip(0).clamp_min(0), V.flip(1)
+        s = e.sqrt()
+        components = ((V / s).T @ C).cpu().numpy()
+        # theta_i - <w>.p_i = Xc p_i = M U v_i / s_i, and M U = (M Q) W from the kept images
+        scores = ((MQ @ W @ V) / s).cpu().numpy()
         self.n_iter_ = len(basis) - 1  # fewer than asked when the Krylov space ran out
-        return (s**2 / T).cpu().numpy(), components, scores, total / T
+        return (e / T).cpu().numpy(), components, scores, total / T
 
     def _mean_on(self, c0, c1, dev) -> torch.Tensor:
         return torch.from_numpy(self.mean_[c0:c1]).to(dev)
