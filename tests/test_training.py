@@ -334,7 +334,10 @@ def test_training_threads_are_set_recorded_and_restored(tmp_path):
 # --- init.from_run: starting from another run's weights -------------------------------------
 def test_init_from_run_starts_at_that_runs_weights(tmp_path):
     """Run B with ``init.from_run: A`` starts exactly at A's last weights (step 0 of B equals
-    A's last recorded theta, bitwise) and at A's first weights with ``from_step: init``."""
+    A's last recorded theta, bitwise), at A's first with ``from_step: init``; B's problems,
+    rebuilt later, do not need A any more."""
+    import shutil
+
     run_a = train(_config(), tmp_path / "a", progress=False)
     last_a = run_a.theta("last", dtype=torch.float64)
     run_b = train(
@@ -342,31 +345,39 @@ def test_init_from_run_starts_at_that_runs_weights(tmp_path):
     )
     assert torch.equal(run_b.theta("init", dtype=torch.float64), last_a)
     assert not torch.equal(run_b.theta("last", dtype=torch.float64), last_a)  # it trained on
-    from landscope.config import build_problems
-
-    train_c, _ = build_problems(
-        _config(init={"from_run": str(tmp_path / "a"), "from_step": "init"})
-    )
+    cfg_c = _config(init={"from_run": str(tmp_path / "a"), "from_step": "init"})
+    run_c = train(cfg_c, tmp_path / "c", progress=False)
     assert torch.equal(
-        train_c.theta_from_model().double(), run_a.theta("init", dtype=torch.float64)
+        run_c.theta("init", dtype=torch.float64), run_a.theta("init", dtype=torch.float64)
     )
+    shutil.rmtree(tmp_path / "a")
+    train_b, _ = open_run(tmp_path / "b").problems()
+    assert train_b.evaluate(run_b.theta("last", like=train_b))["loss"] > 0
 
 
 def test_init_from_run_errors_name_the_field(tmp_path):
-    from landscope.config import build_problems
+    from landscope.runs import load_run_weights
 
     train(_config(), tmp_path / "a", progress=False)
     with pytest.raises(ConfigError, match=r"init\.from_run: .*nope"):
-        build_problems(_config(init={"from_run": str(tmp_path / "nope")}))
+        train(_config(init={"from_run": str(tmp_path / "nope")}), tmp_path / "b", progress=False)
     wider = _config(
         model={"name": "mlp", "options": {"widths": [7]}}, init={"from_run": str(tmp_path / "a")}
     )
     with pytest.raises(
         ConfigError, match=r"init\.from_run: .*different parameter layout.*\(5, 4\)"
     ):
-        build_problems(wider)
+        train(wider, tmp_path / "c", progress=False)
     with pytest.raises(ConfigError, match=r"init\.from_step: .*999"):
-        build_problems(_config(init={"from_run": str(tmp_path / "a"), "from_step": 999}))
+        load_run_weights(_tiny_model_like_a(), tmp_path / "a", 999)
+
+
+def _tiny_model_like_a() -> nn.Module:
+    """The model of ``_config()``, as the config builds it."""
+    from landscope.config import build_dataset, build_model
+
+    cfg = load_config(_config())
+    return build_model(cfg, build_dataset(cfg))
 
 
 def test_loss_options_reach_the_sequence_loss():

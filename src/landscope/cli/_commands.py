@@ -87,11 +87,20 @@ def evaluate(
     config: Annotated[Path, typer.Argument(help="run config YAML (data, model, init, loss)")],
     out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None,
 ) -> None:
-    """Loss, gradient norm and accuracy of the config's model at initialization, on the
-    train and test splits (full dataset, chunked)."""
-    from landscope.config import build_problems
+    """Loss, gradient norm and accuracy of the config's model at initialization (or at the
+    weights of init.from_run), on the train and test splits (full dataset, chunked)."""
+    from landscope.config import build_dataset, build_model, build_problems
+    from landscope.runs import load_run_weights
 
-    train_problem, test_problem = build_problems(load_config_or_fail(config))
+    cfg = load_config_or_fail(config)
+    dataset = build_dataset(cfg)
+    model = build_model(cfg, dataset)
+    if cfg.init.from_run is not None:
+        try:
+            load_run_weights(model, cfg.init.from_run, cfg.init.from_step)
+        except ValueError as exc:  # ConfigError: names init.from_run / init.from_step
+            fail(str(exc))
+    train_problem, test_problem = build_problems(cfg, dataset=dataset, model=model)
     theta = train_problem.theta_from_model()
     result: dict = {"config": str(config), "num_params": train_problem.num_params}
     for split, problem in (("train", train_problem), ("test", test_problem)):

@@ -4,7 +4,6 @@ from landscope.config._build import (
     build_dataset,
     build_model,
     build_problems,
-    load_run_weights,
     resolve_device,
     resolve_dtype,
 )
@@ -48,7 +47,6 @@ __all__ = [
     "build_dataset",
     "build_model",
     "build_problems",
-    "load_run_weights",
     "load_config",
     "resolve_device",
     "resolve_dtype",

@@ -30,6 +30,7 @@ from landscope.runs._format import (
 from landscope.runs._run import Run, open_run
 from landscope.runs._series import Series, analysis_series
 from landscope.runs._store import TrajectoryWriter, owned_by_run
+from landscope.runs._weights import load_run_weights
 
 __all__ = [
     # the format
@@ -42,6 +43,7 @@ __all__ = [
     # reading, and the run service (problems, theta at a step)
     "Run",
     "open_run",
+    "load_run_weights",
     # integrity: every reader raises DamagedRunError rather than read a damaged chunk
     "DamagedRunError",
     "RunCheck",

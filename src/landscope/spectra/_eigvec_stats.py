@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from landscope.problem import ParameterLayout
+from landscope.trajectory._rebuild import weight_product  # eq. 7.2: one implementation
 
 __all__ = [
     "inverse_participation_ratio",
@@ -150,26 +151,6 @@ def inverse_participation_ratio(vectors) -> np.ndarray:
     v = _vectors(vectors).to(torch.float64)
     v = v / v.norm(dim=1, keepdim=True).clamp_min(torch.finfo(v.dtype).tiny)
     return np.asarray((v**4).sum(1).cpu())
-
-
-def weight_product(vectors, w) -> np.ndarray:
-    """Eq. 7.2: ``h_i . w / ||w||`` for each row h_i of ``vectors`` (k, n); (k,) float64.
-
-    The one implementation (``landscope.trajectory.weight_product`` is this function): it
-    orders any basis (Hessian eigenvectors, principal components, singular matrices) by its
-    weight product for rebuilding (eq. 7.3).
-
-    >>> weight_product(np.eye(2), [3.0, 4.0]).tolist()
-    [0.6, 0.8]
-    """
-    v = _vectors(vectors).to(torch.float64)
-    w = torch.as_tensor(w).detach().to(device=v.device, dtype=torch.float64).ravel()
-    if w.numel() != v.shape[1]:
-        raise ValueError(f"w has {w.numel()} entries, the vectors {v.shape[1]}")
-    norm = w.norm()
-    if float(norm) == 0:
-        raise ValueError("the weight product is undefined for w = 0")
-    return np.asarray((v @ w / norm).cpu())
 
 
 def loss_along_eigenvector(

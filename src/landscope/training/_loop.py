@@ -64,6 +64,7 @@ from landscope.plugins import (
     UpdateContext,
 )
 from landscope.problem import module_mode
+from landscope.runs import load_run_weights
 from landscope.training import _penalties  # noqa: F401  (registers the engine's own penalty)
 from landscope.training._callbacks import make_online_analysis
 from landscope.training._optim import (
@@ -229,6 +230,8 @@ class _Trainer:
         self.dataset = build_dataset(config) if dataset is None else dataset
         # The trainer owns a private copy of the model: the user's module is never modified.
         base = build_model(config, self.dataset) if model is None else copy.deepcopy(model)
+        if config.init.from_run is not None:  # start from another run's recorded weights
+            load_run_weights(base, config.init.from_run, config.init.from_step)
         self.model = base.to(device=self.device, dtype=self.dtype)
         self.problem, test_problem = build_problems(config, dataset=self.dataset, model=self.model)
         self.test_problem = test_problem if config.record.eval.test else None

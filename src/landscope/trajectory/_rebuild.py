@@ -24,8 +24,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from landscope.spectra._eigvec_stats import weight_product  # eq. 7.2: one implementation
-
 __all__ = ["ORDERS", "RebuildCurve", "order_basis", "rebuild_curve", "weight_product"]
 
 Order = Literal["given", "eigenvalue", "abs_eigenvalue", "weight_product"]
@@ -39,6 +37,31 @@ def _rows(basis: Any) -> torch.Tensor:
             f"basis must be a (k, P) matrix of row vectors, got shape {tuple(B.shape)}"
         )
     return B
+
+
+def weight_product(vectors: Any, w: Any) -> np.ndarray:
+    """Eq. 7.2: ``h_i . w / ||w||`` for each row h_i of ``vectors`` (k, n); (k,) float64.
+
+    The one implementation (``landscope.spectra.weight_product`` is this function): it orders
+    any basis (Hessian eigenvectors, principal components, singular matrices) by its weight
+    product for rebuilding (eq. 7.3); if w and h_i were independent its mean square would be
+    1 / n.
+
+    >>> weight_product(np.eye(2), [3.0, 4.0]).tolist()
+    [0.6, 0.8]
+    """
+    v = torch.as_tensor(vectors).detach()
+    v = v[None] if v.ndim == 1 else v
+    if v.ndim != 2:
+        raise ValueError(f"vectors must be (k, n) rows, got shape {tuple(v.shape)}")
+    v = v.to(torch.float64)
+    w = torch.as_tensor(w).detach().to(device=v.device, dtype=torch.float64).ravel()
+    if w.numel() != v.shape[1]:
+        raise ValueError(f"w has {w.numel()} entries, the vectors {v.shape[1]}")
+    norm = w.norm()
+    if float(norm) == 0:
+        raise ValueError("the weight product is undefined for w = 0")
+    return np.asarray((v @ w / norm).cpu())
 
 
 def order_basis(
