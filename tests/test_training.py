@@ -355,6 +355,24 @@ def test_init_from_run_starts_at_that_runs_weights(tmp_path):
     assert train_b.evaluate(run_b.theta("last", like=train_b))["loss"] > 0
 
 
+def test_init_from_run_resume_reads_its_own_start(tmp_path):
+    """An interrupted run B started from A resumes after A is gone: the start weights come from
+    B's own step-0 record; the result equals the uninterrupted run bitwise."""
+    import shutil
+
+    train(_config(), tmp_path / "a", progress=False)
+    cfg_b = _config(init={"from_run": str(tmp_path / "a")}, seed=11)
+    whole = train(cfg_b, tmp_path / "whole", progress=False)
+    part = _config(init={"from_run": str(tmp_path / "a")}, seed=11)
+    train(part, tmp_path / "b", progress=False)
+    (tmp_path / "b" / "summary.json").unlink()  # as if interrupted after the last checkpoint
+    shutil.rmtree(tmp_path / "a")
+    resumed = train(out=tmp_path / "b", resume=True, progress=False)
+    assert torch.equal(resumed.theta("last"), whole.theta("last"))
+    with pytest.raises(ConfigError, match=r"from_step is set but from_run is not"):
+        load_config(_config(init={"from_step": 3}))
+
+
 def test_init_from_run_errors_name_the_field(tmp_path):
     from landscope.runs import load_run_weights
 

@@ -118,6 +118,44 @@ def test_krylov_on_a_low_rank_trajectory(rank):
         TrajectoryPCA(rank + 1, method="krylov").fit_matrix(X)
 
 
+@pytest.mark.parametrize("method", ["randomized", "krylov"])
+@pytest.mark.parametrize("T", [3, 8, 29])
+def test_short_trajectories_are_exact(method, T):
+    """T between l and 2 l (and below l): the Krylov basis must still iterate (it once stopped
+    at one random block there, 60 % off); both methods equal the exact PCA to 1e-9."""
+    rng = np.random.default_rng(T)
+    X = rng.normal(size=(T, 500)) * (0.8 ** np.arange(500))
+    k = min(5, T - 1)
+    exact = TrajectoryPCA(k).fit_matrix(X)
+    got = TrajectoryPCA(k, method=method).fit_matrix(X)
+    np.testing.assert_allclose(got.explained_variance_, exact.explained_variance_, rtol=1e-9)
+    _assert_components(got.components_, exact.components_.T, 1e-9)
+
+
+@pytest.mark.parametrize("method", ["exact", "randomized", "krylov"])
+def test_total_variance_with_a_large_offset(method):
+    """Weights of size 1 moving by 1e-8 (late training): the total variance (and with it the
+    explained-variance ratio) is computed from centred values, not as sum x^2 - T m^2."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=1000) + 1e-8 * np.cumsum(rng.normal(size=(100, 1000)), axis=0)
+    Xc = X - X.mean(0)
+    want = float((Xc**2).sum()) / X.shape[0]
+    got = TrajectoryPCA(3, method=method).fit_matrix(X)
+    assert got.total_variance_ == pytest.approx(want, rel=1e-6)
+
+
+def test_randomized_rank_deficiency_is_an_error():
+    X = np.outer(np.arange(3.0), np.random.default_rng(1).normal(size=5)) + 1.0  # rank 1
+    for method in ("randomized", "krylov", "exact"):
+        with pytest.raises(ValueError, match="fewer than 2 directions"):
+            TrajectoryPCA(2, method=method).fit_matrix(X)
+
+
+def test_updates_of_a_matrix_carry_the_later_step():
+    pca = TrajectoryPCA(2, target="updates").fit_matrix(_trajectory(0, T=10, P=20))
+    assert pca.steps_.tolist() == list(range(1, 10))
+
+
 def test_krylov_with_one_block_is_worse():
     """n_iter=0 (one Krylov block: Rayleigh-Ritz on M G alone) is far less accurate than the
     default 4 blocks, so the test above would notice a Krylov loop that did nothing."""
@@ -176,8 +214,14 @@ def test_power_iterations_auto_is_sklearns_rule():
         TrajectoryPCA(5, method="randomized", n_iter=-1).fit_matrix(X)
     pca = TrajectoryPCA(5, method="krylov").fit_matrix(X)  # auto: 4 blocks, 3 products beyond
     assert pca.n_iter_ == 3 and pca.passes_ == 5  # 4 Krylov passes, the components' pass
-    # the Krylov basis never exceeds T columns: 60 rows, l = 15 -> at most 4 blocks
-    assert TrajectoryPCA(5, method="krylov", n_iter=10).fit_matrix(X).n_iter_ == 3
+    # more blocks than the T-dimensional space holds: the basis is trimmed, the loop ends early
+    many = TrajectoryPCA(5, method="krylov", n_iter=10).fit_matrix(X)
+    assert many.n_iter_ < 10
+    np.testing.assert_allclose(
+        many.explained_variance_, TrajectoryPCA(5).fit_matrix(X).explained_variance_, rtol=1e-9
+    )
+    with pytest.raises(ValueError, match="n_oversamples"):
+        TrajectoryPCA(5, method="krylov", n_oversamples=-1).fit_matrix(X)
 
 
 def test_updates_target_is_pca_of_differences():

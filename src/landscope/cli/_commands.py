@@ -83,16 +83,13 @@ def validate(config: Annotated[Path, typer.Argument(help="run config YAML")]) ->
     typer.echo(cfg.to_yaml())
 
 
-def evaluate(
-    config: Annotated[Path, typer.Argument(help="run config YAML (data, model, init, loss)")],
-    out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None,
-) -> None:
-    """Loss, gradient norm and accuracy of the config's model at initialization (or at the
-    weights of init.from_run), on the train and test splits (full dataset, chunked)."""
+def _initial_problems(cfg):
+    """The config's problems with its model as training starts: the named initialization, or
+    the weights of ``init.from_run`` (one-line error naming the field when they cannot be
+    read)."""
     from landscope.config import build_dataset, build_model, build_problems
     from landscope.runs import load_run_weights
 
-    cfg = load_config_or_fail(config)
     dataset = build_dataset(cfg)
     model = build_model(cfg, dataset)
     if cfg.init.from_run is not None:
@@ -100,7 +97,16 @@ def evaluate(
             load_run_weights(model, cfg.init.from_run, cfg.init.from_step)
         except ValueError as exc:  # ConfigError: names init.from_run / init.from_step
             fail(str(exc))
-    train_problem, test_problem = build_problems(cfg, dataset=dataset, model=model)
+    return build_problems(cfg, dataset=dataset, model=model)
+
+
+def evaluate(
+    config: Annotated[Path, typer.Argument(help="run config YAML (data, model, init, loss)")],
+    out: Annotated[Path | None, typer.Option(help="write the results as JSON here")] = None,
+) -> None:
+    """Loss, gradient norm and accuracy of the config's model at initialization (or at the
+    weights of init.from_run), on the train and test splits (full dataset, chunked)."""
+    train_problem, test_problem = _initial_problems(load_config_or_fail(config))
     theta = train_problem.theta_from_model()
     result: dict = {"config": str(config), "num_params": train_problem.num_params}
     for split, problem in (("train", train_problem), ("test", test_problem)):
@@ -374,8 +380,6 @@ def _hessian_input(target: Path, step: int | None, split: Split, dtype: DType | 
     be finite), or a config's model at initialization (step 0)."""
     import torch
 
-    from landscope.config import build_problems
-
     if not target.exists():
         fail(f"no run folder or config file at {target}")
     precision = None if dtype is None else dtype.value
@@ -390,7 +394,7 @@ def _hessian_input(target: Path, step: int | None, split: Split, dtype: DType | 
         cfg = load_config_or_fail(target)
         if precision is not None:
             cfg = cfg.model_copy(update={"dtype": precision})
-        train_problem, test_problem = build_problems(cfg)
+        train_problem, test_problem = _initial_problems(cfg)
         chosen = 0
     problem = train_problem if split is Split.train else test_problem
     if problem is None:

@@ -79,7 +79,8 @@ def build_problems(
 ) -> tuple[Problem, Problem | None]:
     """``(train_problem, test_problem)`` for a run config; the test problem is ``None`` when the
     dataset has no test split.  The model is built and initialized from the config (so
-    ``train_problem.theta_from_model()`` is the run's step-0 parameters) unless given."""
+    ``train_problem.theta_from_model()`` is the run's step-0 parameters, except with
+    ``init.from_run``, which the training engine applies) unless given."""
     config = config if isinstance(config, RunConfig) else load_config(config)
     dataset = build_dataset(config) if dataset is None else dataset
     model = build_model(config, dataset) if model is None else model

@@ -106,6 +106,12 @@ class InitConfig(_Strict):
         "last", description="with from_run: which recorded step's weights (a step, init, last)"
     )
 
+    @model_validator(mode="after")
+    def _step_needs_run(self) -> InitConfig:
+        if self.from_run is None and self.from_step != "last":
+            raise ValueError("from_step is set but from_run is not: name the run to start from")
+        return self
+
     @field_validator("weight", "bias")
     @classmethod
     def _known_init(cls, name: str) -> str:

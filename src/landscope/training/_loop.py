@@ -222,6 +222,7 @@ class _Trainer:
         update_transform: Callable[[UpdateContext], torch.Tensor] | None,
         penalties: Iterable[LossPenalty],
         progress: bool,
+        resume: bool = False,
     ):
         self.config = config
         self.out = out
@@ -231,7 +232,7 @@ class _Trainer:
         # The trainer owns a private copy of the model: the user's module is never modified.
         base = build_model(config, self.dataset) if model is None else copy.deepcopy(model)
         if config.init.from_run is not None:  # start from another run's recorded weights
-            load_run_weights(base, config.init.from_run, config.init.from_step)
+            load_run_weights(base, *self._start_weights(config, out, resume))
         self.model = base.to(device=self.device, dtype=self.dtype)
         self.problem, test_problem = build_problems(config, dataset=self.dataset, model=self.model)
         self.test_problem = test_problem if config.record.eval.test else None
@@ -312,6 +313,22 @@ class _Trainer:
             analyses=self.analyses,
             total_steps=self.total_steps,
         )
+
+    @staticmethod
+    def _start_weights(config: RunConfig, out: Path, resume: bool) -> tuple[Path | str, int | str]:
+        """Where ``init.from_run``'s weights are read: on resume this run's own step-0 record
+        when it has one (the source run may have moved or trained on), else the source run."""
+        from landscope.runs import Series, open_run
+
+        if not resume:
+            return config.init.from_run, config.init.from_step
+        try:
+            own = open_run(out)
+            if Series.PARAMS in own and 0 in {int(s) for s in own.param_steps()}:
+                return out, 0
+        except (FileNotFoundError, ValueError):
+            pass
+        return config.init.from_run, config.init.from_step
 
     def setup_penalties(self, theta_start: torch.Tensor) -> None:
         """Each penalty's :meth:`setup`, with theta(0) (the config's initialization, also on
@@ -587,6 +604,7 @@ def train(
                     update_transform=update_transform,
                     penalties=penalties,
                     progress=progress,
+                    resume=resume,
                 )
             except BaseException:
                 if writer is not None:  # unlock the run folder before reporting the error

@@ -32,7 +32,7 @@ Both randomized methods multiply in X's own precision (float32 snapshots: float3
 the speed and half the memory traffic of float64; the T x l and l x l matrices, the QR and eigh
 steps are float64) and on the *uncentred* blocks, the centring applied as rank-one corrections
 (Xc^T Q = X^T Q - <w> (1^T Q), Xc Z = X Z - 1 (<w>^T Z)), so no block is copied.  In float32 the
-results are as precise as float32 data can be: relative errors about 1e-7 times
+results carry float32 rounding: relative errors of order 1e-7 times
 ||<w>|| / ||Xc|| per entry.
 
 Why blocks of columns and not of rows (``run.iter_thetas``): G needs the product of every pair of
@@ -87,7 +87,8 @@ class _MatrixSource:
         self.num_rows = X.shape[0] - (1 if self.diff else 0)
         self.num_cols = X.shape[1]
         self.column_chunk = None
-        self.steps = np.arange(self.num_rows)
+        # rows' steps; for updates the later step of each pair, as for a run
+        self.steps = np.arange(1 if self.diff else 0, X.shape[0])
 
     def block(self, c0: int, c1: int) -> np.ndarray:
         return _native(self.X[:, c0:c1], self.diff)
@@ -198,7 +199,8 @@ class TrajectoryPCA:
             whole store chunks); memory is T x block_columns doubles.
         n_oversamples, n_iter: randomized methods: extra random vectors, and power iterations
             (``"randomized"``; ``"auto"``: scikit-learn's rule, 7 when k < 0.1 min(T, P), else 4)
-            or Krylov blocks beyond the first (``"krylov"``; ``"auto"``: 3; at most T / l - 1).
+            or Krylov blocks beyond the first (``"krylov"``; ``"auto"``: 3; fewer when the Krylov
+            space runs out).
         random_state: seed of the randomized method's Gaussian test matrix.
         device: where the products run (``"cpu"``, ``"cuda"``).  Exact: float64 throughout.
             Randomized / Krylov: products with X in X's precision, the rest float64.
@@ -308,6 +310,9 @@ class TrajectoryPCA:
             isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0
         ):
             raise ValueError(f"n_iter must be 'auto' or a non-negative integer, got {n_iter!r}")
+        ov = self.n_oversamples
+        if isinstance(ov, bool) or not isinstance(ov, int) or ov < 0:
+            raise ValueError(f"n_oversamples must be a non-negative integer, got {ov!r}")
         k = self.n_components
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise ValueError(f"n_components must be a positive integer or None, got {k!r}")
@@ -329,6 +334,7 @@ class TrajectoryPCA:
         dev = torch.device(self.device)
         self.mean_ = np.zeros(P)
         self.passes_ = 0
+        self.n_iter_ = None  # set by the randomized methods
         fit = {"exact": self._exact, "randomized": self._randomized, "krylov": self._krylov}
         variances, components, scores, total = fit[self.method](source, edges, k, dev)
         k = len(variances)
@@ -409,8 +415,10 @@ class TrajectoryPCA:
         B = B if work is None else B.to(work)
         m = _column_means(block) if self.center else np.zeros(c1 - c0)
         self.mean_[c0:c1] = m
-        squares = np.einsum("ij,ij->j", block, block, dtype=np.float64)
-        total = float(np.sum(squares - block.shape[0] * m * m))
+        # centred in float64 before squaring: sum x^2 - T m^2 cancels catastrophically when the
+        # offset dwarfs the spread (late in training)
+        d = np.subtract(block, m, dtype=np.float64)
+        total = float(np.einsum("ij,ij->", d, d))
         return B, torch.from_numpy(m).to(dev), total
 
     def _gram_times(self, B, mean, K, ones_k, work) -> torch.Tensor:
@@ -449,6 +457,11 @@ class TrajectoryPCA:
         Bq = self._project(source, edges, Q, dev, work)
         evals, W = torch.linalg.eigh(Bq @ Bq.T)
         evals, W = evals.flip(0)[:k].clamp_min(0), W.flip(1)[:, :k]
+        if float(evals[-1]) <= 1e-12 * max(float(evals[0]), 1e-300):
+            raise ValueError(
+                f"the trajectory has fewer than {k} directions of non-zero variance; "
+                "ask for fewer n_components"
+            )
         s = evals.sqrt()
         components = ((W / s).T @ Bq).cpu().numpy()
         scores = ((Q @ W) * s).cpu().numpy()
@@ -465,7 +478,8 @@ class TrajectoryPCA:
         and the orthonormal components (V / S)^T C."""
         T, P = source.num_rows, source.num_cols
         ell = min(k + self.n_oversamples, T)
-        n_blocks = min(self._krylov_blocks(k, T, P), max(1, T // ell))
+        # no cap from T: _next_krylov_block trims the basis when the space runs out
+        n_blocks = self._krylov_blocks(k, T, P)
         gen = torch.Generator(device="cpu").manual_seed(int(self.random_state))
         f64 = torch.float64
         G = torch.randn(T, ell, generator=gen, dtype=f64)
