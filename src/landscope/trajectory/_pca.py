@@ -138,6 +138,24 @@ def _native(block: Any, diff: bool) -> np.ndarray:
     return np.diff(b, axis=0) if diff else b
 
 
+def _top_eigh(A: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The top ``k`` eigenpairs of the symmetric PSD matrix ``A`` (symmetrised; eigenvalues
+    clamped at 0, decreasing); ``k=None``: all above 1e-12 of the largest.  A ValueError when
+    fewer than ``k`` directions of non-zero variance exist (the k-th at most 1e-12 of the
+    first, i.e. its singular value at most 1e-6 of the first)."""
+    evals, vecs = torch.linalg.eigh((A + A.T) / 2)
+    evals, vecs = evals.flip(0).clamp_min(0), vecs.flip(1)
+    floor = 1e-12 * max(float(evals[0]), 1e-300)
+    if k is None:  # all directions of non-zero variance
+        k = max(1, int((evals > floor).sum()))
+    if evals.numel() < k or float(evals[k - 1]) <= floor:
+        raise ValueError(
+            f"the trajectory has fewer than {k} directions of non-zero variance; "
+            "ask for fewer n_components"
+        )
+    return evals[:k], vecs[:, :k]
+
+
 def _next_krylov_block(Q: torch.Tensor, Y: torch.Tensor) -> torch.Tensor | None:
     """The next orthonormal Krylov block: the part of the images Y = M K_j orthogonal to the
     basis Q (block Gram-Schmidt twice, Giraud et al. 2005), keeping only directions whose
@@ -372,17 +390,8 @@ class TrajectoryPCA:
             G.addmm_(B, B.T)
         self.passes_ += 1
         total = float(torch.trace(G)) / T
-        evals, evecs = torch.linalg.eigh((G + G.T) / 2)
-        evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
-        if self.n_components is None:  # all directions of non-zero variance
-            k = max(1, int((evals > 1e-12 * max(float(evals[0]), 1e-300)).sum()))
-        evals, evecs = evals[:k], evecs[:, :k]
-        norms = evals.sqrt()
-        if float(norms[-1]) <= 1e-6 * max(float(norms[0]), 1e-300):
-            raise ValueError(
-                f"the trajectory has fewer than {k} directions of non-zero variance; "
-                "ask for fewer n_components"
-            )
+        evals, evecs = _top_eigh(G, None if self.n_components is None else k)
+        k, norms = len(evals), evals.sqrt()
         coef = evecs / norms  # p_i = Xc^T u_i / ||Xc^T u_i||
         components = np.empty((k, source.num_cols))
         for c0, c1 in edges:
@@ -455,13 +464,7 @@ class TrajectoryPCA:
             Q = torch.linalg.qr(Y).Q
         # Bq = Q^T Xc (ell x P), then its SVD through the ell x ell Gram matrix
         Bq = self._project(source, edges, Q, dev, work)
-        evals, W = torch.linalg.eigh(Bq @ Bq.T)
-        evals, W = evals.flip(0)[:k].clamp_min(0), W.flip(1)[:, :k]
-        if float(evals[-1]) <= 1e-12 * max(float(evals[0]), 1e-300):
-            raise ValueError(
-                f"the trajectory has fewer than {k} directions of non-zero variance; "
-                "ask for fewer n_components"
-            )
+        evals, W = _top_eigh(Bq @ Bq.T, k)
         s = evals.sqrt()
         components = ((W / s).T @ Bq).cpu().numpy()
         scores = ((Q @ W) * s).cpu().numpy()
@@ -507,22 +510,14 @@ class TrajectoryPCA:
                 if K is None:  # the Krylov space is exhausted: an invariant subspace of M
                     break
         Q, MQ = torch.cat(basis, dim=1), torch.cat(images, dim=1)
-        R = Q.T @ MQ
-        evals, W = torch.linalg.eigh((R + R.T) / 2)
-        evals, W = evals.flip(0)[:k].clamp_min(0), W.flip(1)[:, :k]
+        _, W = _top_eigh(Q.T @ MQ, k)
         U = Q @ W  # Ritz vectors in time (T, k)
-        if evals.numel() < k or float(evals[-1]) <= 1e-12 * max(float(evals[0]), 1e-300):
-            raise ValueError(
-                f"the trajectory has fewer than {k} directions of non-zero variance; "
-                "ask for fewer n_components"
-            )
         # the last pass: C = U^T Xc (k, P), then Rayleigh-Ritz once more on span(U) from C C^T
         # (float64): R's entries carry rounding of order eps ||M|| (float32 images), which the
         # small Ritz values and the mutual orthogonality of the components would inherit; C C^T
         # holds each direction in its own scale, and (V / s)^T C has orthonormal rows
         C = self._project(source, edges, U, dev, work)
-        e, V = torch.linalg.eigh(C @ C.T)
-        e, V = e.flip(0).clamp_min(0), V.flip(1)
+        e, V = _top_eigh(C @ C.T, k)
         s = e.sqrt()
         components = ((V / s).T @ C).cpu().numpy()
         # theta_i - <w>.p_i = Xc p_i = M U v_i / s_i, and M U = (M Q) W from the kept images
