@@ -642,15 +642,20 @@ def run_table(
     points,
     default_points: dict,
     train_overrides: dict | None,
+    extend=None,
 ) -> dict:
-    """The driver Tables 4 and 5 share: train and analyse the chosen ``rows`` of ``all_rows``
-    (:func:`run_sweep`), then ``make_report(out, results, make_checks(results))``, saved.
+    """The driver Tables 3, 4 and 5 share: train and analyse the chosen ``rows`` of
+    ``all_rows`` (:func:`run_sweep`), then ``extend(results, kept)`` when given (``kept``: the
+    sweep's kept spectra inputs per row key, :func:`run_sweep`'s ``keep``), then
+    ``make_report(out, results, make_checks(results))``, saved.
 
-    Returns the report's results (``quick``, ``plan``, ``points``, ``rows``)."""
+    Returns the report's results (``quick``, ``plan``, ``points``, ``rows``, and what
+    ``extend`` added)."""
     out = Path(out)
     plan = plan_for(quick)
     points = points if points is not None else default_points[quick]
     chosen = [r for r in all_rows if rows is None or r.key in rows]
+    kept: dict = {}
     res = run_sweep(
         chosen,
         out,
@@ -658,8 +663,11 @@ def run_table(
         points=points,
         progress=progress,
         train_overrides=train_overrides,
+        **({"keep": kept} if extend is not None else {}),
     )
     results = {"quick": quick, "plan": plan.__dict__, "points": points, "rows": res}
+    if extend is not None:
+        extend(results, kept)
     report = make_report(out, results, make_checks(results))
     report.save()
     return report.results

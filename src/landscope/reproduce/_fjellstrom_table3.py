@@ -22,8 +22,7 @@ from landscope.reproduce._fjellstrom import (
     PAPER,
     SweepRow,
     headline,
-    plan_for,
-    run_sweep,
+    run_table,
     spectrum,
     sweep_table,
 )
@@ -151,36 +150,37 @@ def table3(
     """Table 3: d and AUC per batch size.  ``rows``: keys of :data:`TABLE3_ROWS` (tests);
     ``points``: iterates per run (default :data:`POINTS`); ``train_overrides``: merged into every
     run's config (tests: fewer epochs)."""
+    return run_table(
+        TABLE3_ROWS,
+        report_table3,
+        table3_checks,
+        out,
+        quick=quick,
+        progress=progress,
+        rows=rows,
+        points=points or None,
+        default_points=POINTS,
+        train_overrides=train_overrides,
+        extend=_fixed_eps,
+    )
+
+
+def _fixed_eps(results: dict, kept: dict) -> None:
+    """d and AUC of every batch size at the batch-20 run's corner eps (``results["fixed_eps"]``)."""
     from landscope.diffusion import intrinsic_dimension
 
-    out = Path(out)
-    plan = plan_for(quick)
-    points = points or POINTS[quick]
-    chosen = [r for r in TABLE3_ROWS if rows is None or r.key in rows]
-    kept: dict = {}
-    res = run_sweep(
-        chosen,
-        out,
-        plan=plan,
-        points=points,
-        progress=progress,
-        keep=kept,
-        train_overrides=train_overrides,
-    )
-    results = {"quick": quick, "plan": plan.__dict__, "points": points, "rows": res}
+    res = results["rows"]
     base = headline(res.get("batch20", {}))
-    if base is not None:
-        eps = base["rules"]["corner"]["eps"]
-        fixed = {}
-        for key in res:
-            if headline(res[key]) is None:
-                continue
-            r = intrinsic_dimension(spectrum(kept[key], eps))
-            fixed[key] = {"d": int(r.d), "auc": float(r.auc)}
-        results["fixed_eps"] = {"eps": eps, "rows": fixed}
-    report = report_table3(out, results, table3_checks(results))
-    report.save()
-    return report.results
+    if base is None:
+        return
+    eps = base["rules"]["corner"]["eps"]
+    fixed = {}
+    for key in res:
+        if headline(res[key]) is None:
+            continue
+        r = intrinsic_dimension(spectrum(kept[key], eps))
+        fixed[key] = {"d": int(r.d), "auc": float(r.auc)}
+    results["fixed_eps"] = {"eps": eps, "rows": fixed}
 
 
 ENTRY = register(
